@@ -1,0 +1,119 @@
+"""The Mobius spatial-temporal parallel 3D-UNet.
+
+The frozen 2D UNet (the trunk) runs without autograd. Beside it a temporal branch
+carries its own state through one motion module per serial position; a bridge before
+each module feeds it the trunk's feature there (spatial -> temporal only). A
+zero-initialised convolution fuses the final temporal state into the trunk's output, so
+at initialisation the model is the per-frame 2D UNet, and no gradient enters the trunk.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mobius_core.config import Config
+from mobius_core.temporal import TemporalTransformer
+from mobius_core.unet import Position, UNet, fold_frames, unfold_frames
+
+
+class Bridge(nn.Module):
+    """Brings the temporal state to the next position's shape and adds the trunk's feature.
+
+    Resolution changes by 2x average pooling (down) or nearest upsampling (up); channels
+    change by a 1x1 projection, applied at the lower of the two resolutions. Where the
+    shape does not change the bridge is a plain sum, with no parameters.
+    """
+
+    def __init__(self, source: Position, target: Position) -> None:
+        super().__init__()
+        self.factor = target.scale / source.scale  # 2 going down, 1/2 going up, else 1
+        self.project = (
+            nn.Conv2d(source.channels, target.channels, 1)
+            if source.channels != target.channels
+            else None
+        )
+
+    def forward(self, state: Tensor, feature: Tensor) -> Tensor:
+        # state: ((b f), c_src, h_src, w_src); feature: ((b f), c, h, w) -> ((b f), c, h, w)
+        if self.factor > 1:
+            state = F.avg_pool2d(state, 2)
+        if self.project is not None:
+            state = self.project(state)
+        if self.factor < 1:
+            state = F.interpolate(state, scale_factor=2.0, mode="nearest")
+        return state + feature
+
+
+class TemporalBranch(nn.Module):
+    """One bridge and one motion module per serial position, in forward order."""
+
+    def __init__(self, config: Config, positions: list[Position]) -> None:
+        super().__init__()
+        c = config
+        stem = Position(c.block_channels[0], 1)  # conv_in's output starts the state
+        sources = [stem, *positions[:-1]]
+        self.bridges = nn.ModuleList(Bridge(s, t) for s, t in zip(sources, positions, strict=True))
+        self.temporal = nn.ModuleList(
+            TemporalTransformer(p.channels, c.temporal_heads, c.groups, c.temporal_positions)
+            for p in positions
+        )
+
+    def advance(self, index: int, state: Tensor, feature: Tensor, frames: int) -> Tensor:
+        """The state after position `index`, given the trunk's feature there."""
+        return self.temporal[index](self.bridges[index](state, feature), frames)
+
+
+class Fusion(nn.Module):
+    """GroupNorm, SiLU and a zero-initialised 3x3 conv: temporal state -> noise correction."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        channels = config.block_channels[0]
+        self.norm = nn.GroupNorm(config.groups, channels)
+        self.conv = nn.Conv2d(channels, config.latent_channels, 3, padding=1)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, state: Tensor) -> Tensor:
+        # state: ((b f), c0, h, w) -> ((b f), latent_channels, h, w)
+        return self.conv(F.silu(self.norm(state)))
+
+
+class _BranchPass:
+    """Carries the temporal state along one trunk forward; the trunk calls it at each tap."""
+
+    def __init__(self, branch: TemporalBranch, frames: int) -> None:
+        self.branch, self.frames = branch, frames
+        self.state: Tensor | None = None
+        self.index = 0
+
+    def __call__(self, feature: Tensor) -> None:
+        with torch.enable_grad():
+            if self.state is None:  # conv_in's output
+                self.state = feature
+                return
+            self.state = self.branch.advance(self.index, self.state, feature, self.frames)
+            self.index += 1
+
+
+class MobiusUNet(nn.Module):
+    """Frozen trunk (a plain `UNet`) + temporal branch + fusion."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        self.config = config
+        self.trunk = UNet(config)
+        self.branch = TemporalBranch(config, self.trunk.positions())
+        self.fusion = Fusion(config)
+
+    def forward(self, latents: Tensor, timesteps: Tensor, context: Tensor) -> Tensor:
+        # latents: (b, c, f, h, w); timesteps: (b,); context: (b, 77, c_ctx) -> (b, c, f, h, w)
+        x, t, ctx = fold_frames(latents, timesteps, context)
+        run = _BranchPass(self.branch, frames=latents.shape[2])
+        with torch.no_grad():  # the trunk: no graph, nothing saved for backward
+            trunk_out = self.trunk.run(x, t, ctx, run.frames, tap=run)
+        assert run.state is not None
+        out = trunk_out + self.fusion(run.state)  # ((b f), c, h, w)
+        return unfold_frames(out, latents.shape[0])

@@ -1,0 +1,83 @@
+"""The matched fine-tuning step: identical inputs, loss and optimizer for every variant."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mobius_core.clips import encode, moving_shapes
+from mobius_core.config import Config
+
+TRAIN_STEPS = 1000  # DDPM timesteps
+
+
+@lru_cache(maxsize=1)
+def alphas_cumprod(steps: int = TRAIN_STEPS) -> Tensor:
+    """Stable Diffusion's fixed "scaled linear" DDPM schedule: betas 0.00085 -> 0.012."""
+    betas = torch.linspace(0.00085**0.5, 0.012**0.5, steps, dtype=torch.float64) ** 2
+    return torch.cumprod(1.0 - betas, dim=0).float()  # (steps,)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One step's inputs, all drawn from one seed."""
+
+    latents: Tensor  # (b, 4, f, h/8, w/8): the clean clip
+    context: Tensor  # (b, 77, 768): the text context
+    timesteps: Tensor  # (b,)
+    noise: Tensor  # (b, 4, f, h/8, w/8)
+
+    def to(self, device: torch.device | str) -> Batch:
+        """The same batch on `device`."""
+        return Batch(
+            *(t.to(device) for t in (self.latents, self.context, self.timesteps, self.noise))
+        )
+
+
+def make_batch(config: Config, seed: int = 0) -> Batch:
+    """A synthetic clip's latents, a random text context, timesteps and noise (on the CPU)."""
+    c = config
+    latents = encode(moving_shapes(c.batch, c.frames, c.resolution, seed))
+    gen = torch.Generator().manual_seed(seed)
+    context = torch.randn(c.batch, c.context_len, c.context_dim, generator=gen)
+    timesteps = torch.randint(0, TRAIN_STEPS, (c.batch,), generator=gen)
+    noise = torch.randn(latents.shape, generator=gen)
+    return Batch(latents, context, timesteps, noise)
+
+
+def make_optimizer(model: nn.Module, lr: float = 1e-4) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters only."""
+    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+
+
+def compute_loss(model: nn.Module, batch: Batch, dtype: torch.dtype = torch.float32) -> Tensor:
+    """Epsilon-prediction MSE on the noised latents (forward only).
+
+    `dtype` below float32 runs the model under autocast at that dtype (bf16 on CUDA).
+    """
+    device = batch.latents.device
+    acp = alphas_cumprod().to(device)[batch.timesteps].view(-1, 1, 1, 1, 1)  # (b, 1, 1, 1, 1)
+    noisy = acp.sqrt() * batch.latents + (1 - acp).sqrt() * batch.noise
+    autocast = torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else nullcontext()
+    with autocast:
+        prediction = model(noisy, batch.timesteps, batch.context)
+    return F.mse_loss(prediction.float(), batch.noise)
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: Batch,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """One step: loss, backward, AdamW update, `zero_grad(set_to_none=True)`; the loss."""
+    loss = compute_loss(model, batch, dtype)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.detach()

@@ -1,0 +1,112 @@
+"""The registry of 3D-UNet variants, the text-to-image model, and weight sharing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from mobius_core.config import Config
+from mobius_core.mobius import Fusion, MobiusUNet, TemporalBranch
+from mobius_core.temporal import TemporalTransformer
+from mobius_core.unet import UNet
+
+# The module types that train; everything else is the frozen text-to-image model.
+TRAINABLE = (TemporalTransformer, TemporalBranch, Fusion)
+
+VARIANTS: dict[str, Callable[[Config], nn.Module]] = {
+    "serial": lambda c: UNet(c, temporal=True),
+    "serial-ckpt": lambda c: UNet(c, temporal=True, checkpoint=True),
+    "mobius": MobiusUNet,
+}
+
+
+def build_unet2d(config: Config) -> UNet:
+    """The text-to-image UNet whose weights every variant's spatial layers share."""
+    return UNet(config)
+
+
+def build_unet(
+    config: Config,
+    variant: str,
+    device: torch.device | str | None = None,
+    frozen_dtype: torch.dtype | None = None,
+) -> nn.Module:
+    """A variant with its spatial weights frozen (optionally held in `frozen_dtype`).
+
+    Only the temporal modules, and in mobius the bridges and fusion, keep
+    `requires_grad`; they stay in float32.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant: unknown variant {variant!r}; choose from {list(VARIANTS)}")
+    with torch.device(device or "cpu"):
+        model = VARIANTS[variant](config)
+    model.requires_grad_(False)
+    for module in model.modules():
+        if isinstance(module, TRAINABLE):
+            module.requires_grad_(True)
+    if frozen_dtype is not None:
+        hold_frozen_in(model, frozen_dtype)
+    return model
+
+
+def hold_frozen_in(model: nn.Module, dtype: torch.dtype) -> None:
+    """Cast the frozen weights to `dtype` (as diffusers' training scripts do)."""
+    for param in model.parameters():
+        if not param.requires_grad:
+            param.data = param.data.to(dtype)
+
+
+def spatial_module(model: nn.Module) -> nn.Module:
+    """The module holding the spatial (2D) layers under the 2D UNet's names."""
+    return model.trunk if isinstance(model, MobiusUNet) else model
+
+
+def load_spatial_weights(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
+    """Load a 2D UNet's state dict into a variant's spatial layers, under the same names.
+
+    Every 2D weight must be used, and the only weights left untouched are trainable ones.
+    """
+    target = spatial_module(model)
+    result = target.load_state_dict(state_dict, strict=False)
+    if result.unexpected_keys:
+        raise ValueError(f"state dict: keys the model lacks: {result.unexpected_keys[:3]}")
+    params = dict(target.named_parameters())
+    frozen_missing = [k for k in result.missing_keys if k in params and not params[k].requires_grad]
+    if frozen_missing:
+        raise ValueError(f"state dict: frozen weights missing: {frozen_missing[:3]}")
+
+
+def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def parameter_counts(model: nn.Module) -> dict[str, int]:
+    """Parameter counts: trainable, frozen and total."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return {"trainable": trainable, "frozen": total - trainable, "total": total}
+
+
+def build_matched(
+    config: Config,
+    variants: list[str],
+    device: torch.device | str = "cpu",
+    frozen_dtype: torch.dtype | None = None,
+    seed: int = 0,
+) -> dict[str, nn.Module]:
+    """Every variant with the same spatial weights (one seeded 2D UNet) and the same seed
+    for its own trainable weights."""
+    torch.manual_seed(seed)
+    with torch.device(device):
+        weights = build_unet2d(config).state_dict()
+    models = {}
+    for variant in variants:
+        torch.manual_seed(seed + 1)
+        model = build_unet(config, variant, device)
+        load_spatial_weights(model, weights)
+        if frozen_dtype is not None:
+            hold_frozen_in(model, frozen_dtype)
+        models[variant] = model
+    return models

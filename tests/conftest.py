@@ -1,0 +1,25 @@
+"""Shared fixtures: the tiny preset and its three variants with matched weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mobius_core.config import Config, preset
+from mobius_core.step import Batch, make_batch
+from mobius_core.variants import VARIANTS, build_matched
+
+
+@pytest.fixture(scope="session")
+def tiny() -> Config:
+    return preset("tiny", batch=2)
+
+
+@pytest.fixture
+def models(tiny: Config) -> dict[str, torch.nn.Module]:
+    return build_matched(tiny, list(VARIANTS))
+
+
+@pytest.fixture(scope="session")
+def batch(tiny: Config) -> Batch:
+    return make_batch(tiny, seed=0)
