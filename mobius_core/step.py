@@ -32,10 +32,13 @@ class Batch:
     timesteps: Tensor  # (b,)
     noise: Tensor  # (b, 4, f, h/8, w/8)
 
-    def to(self, device: torch.device | str) -> Batch:
-        """The same batch on `device`."""
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Batch:
+        """The same batch on `device`, its floating tensors optionally in `dtype`."""
         return Batch(
-            *(t.to(device) for t in (self.latents, self.context, self.timesteps, self.noise))
+            self.latents.to(device, dtype),
+            self.context.to(device, dtype),
+            self.timesteps.to(device),
+            self.noise.to(device, dtype),
         )
 
 
@@ -62,11 +65,11 @@ def compute_loss(model: nn.Module, batch: Batch, dtype: torch.dtype = torch.floa
     """
     device = batch.latents.device
     acp = alphas_cumprod().to(device)[batch.timesteps].view(-1, 1, 1, 1, 1)  # (b, 1, 1, 1, 1)
-    noisy = acp.sqrt() * batch.latents + (1 - acp).sqrt() * batch.noise
+    noisy = (acp.sqrt() * batch.latents + (1 - acp).sqrt() * batch.noise).to(batch.latents.dtype)
     autocast = torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else nullcontext()
     with autocast:
         prediction = model(noisy, batch.timesteps, batch.context)
-    return F.mse_loss(prediction.float(), batch.noise)
+    return F.mse_loss(prediction.float(), batch.noise.float())
 
 
 def train_step(
