@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from mobius_core.config import PRESETS, preset
 from mobius_core.devices import resolve_device, resolve_dtype
@@ -32,6 +33,64 @@ def cmd_step(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dry_run(args: argparse.Namespace) -> int:
+    from mobius_core.dryrun import dry_run, format_dry_run
+    from mobius_core.outputs import write_new_json
+
+    config = _config(args)
+    variants = _variants(args.variants)
+    dtype = resolve_dtype(args.dtype, "cuda")  # predictions are for a GPU run
+    if args.json is not None and args.json.exists():
+        raise ValueError(f"{args.json}: exists already; choose a new path")
+    result = dry_run(config, variants, dtype)
+    print(
+        f"# dry run (meta device): {config.name}, batch {config.batch}, {config.frames} frames,"
+        f" {config.resolution} px, {result['dtype']}"
+    )
+    print(format_dry_run(result))
+    if args.json is not None:
+        write_new_json(args.json, result)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """The main job: the benchmark suite into a new folder under reports/runs/."""
+    import subprocess
+
+    from mobius_core.outputs import new_folder
+
+    if not Path("bench").is_dir():
+        raise ValueError("bench/: not found; run mobius-bench bench from the repository root")
+    folder = new_folder(args.out, _device_label(resolve_device(args.device)))
+    run_json = folder / "run.json"
+    command = [sys.executable, "-m", "pytest", "bench/", "--benchmark-json", str(run_json)]
+    command += ["--device", args.device, *args.pytest_args]
+    print(f"# {' '.join(command)}", flush=True)
+    code = subprocess.call(command)
+    print(f"# run: {run_json}" if run_json.exists() else f"# no run written (pytest exit {code})")
+    return code
+
+
+def _device_label(device: str) -> str:
+    """`cpu`, or the GPU's name as a slug (`nvidia-h100-80gb-hbm3`)."""
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    name = torch.cuda.get_device_name()
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+
+
+def _variants(text: str) -> list[str]:
+    from mobius_core.variants import VARIANTS
+
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown or not names:
+        raise ValueError(f"variants: unknown {unknown or text!r}; choose from {list(VARIANTS)}")
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mobius-bench",
@@ -43,6 +102,23 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("--device", default="auto", help="auto, cpu or cuda")
     step.add_argument("--dtype", default="auto", help="auto, fp32, bf16 or fp16")
     step.set_defaults(func=cmd_step)
+
+    bench = sub.add_parser(
+        "bench",
+        help="the benchmark suite into a new folder under reports/runs/",
+        description="Runs `pytest bench/` (arguments after -- go to it) into a new folder.",
+    )
+    bench.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    bench.add_argument("--out", type=Path, default=Path("reports/runs"), help="parent folder")
+    bench.add_argument("pytest_args", nargs="*", help="passed to pytest, after --")
+    bench.set_defaults(func=cmd_bench)
+
+    dry = sub.add_parser("dry-run", help="predict FLOPs and bytes on the meta device, no GPU")
+    _shape_args(dry, "sd15")
+    dry.add_argument("--variants", default="serial,serial-ckpt,mobius")
+    dry.add_argument("--dtype", default="auto", help="auto (bf16), fp32, bf16 or fp16")
+    dry.add_argument("--json", type=Path, help="also write the predictions here (a new file)")
+    dry.set_defaults(func=cmd_dry_run)
     return parser
 
 

@@ -10,6 +10,7 @@ fvcore too), and so does AdamW's update, which is elementwise.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -163,13 +164,15 @@ ZERO_OPS = (
 
 def fvcore_forward(model: nn.Module, inputs: tuple[Tensor, ...]) -> tuple[int, dict[str, int]]:
     """fvcore's forward FLOPs (2 x its multiply-adds) and the ops it still could not count."""
-    from fvcore.nn import FlopCountAnalysis
+    with warnings.catch_warnings():  # fvcore uses deprecated torch.jit entry points
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from fvcore.nn import FlopCountAnalysis
 
-    analysis = FlopCountAnalysis(model, inputs)
-    analysis.set_op_handle("aten::scaled_dot_product_attention", _sdpa_macs)
-    analysis.set_op_handle(**dict.fromkeys(ZERO_OPS, _zero))
-    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    macs = analysis.total()
+        analysis = FlopCountAnalysis(model, inputs)
+        analysis.set_op_handle("aten::scaled_dot_product_attention", _sdpa_macs)
+        analysis.set_op_handle(**dict.fromkeys(ZERO_OPS, _zero))
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        macs = analysis.total()
     return 2 * macs, dict(analysis.unsupported_ops())
 
 

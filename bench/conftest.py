@@ -1,0 +1,151 @@
+"""Options, the case matrix, shared models and machine info for the benchmark suite.
+
+pytest bench/ --benchmark-json run.json [--preset P] [--variants a,b] [--frames 8,16]
+    [--resolution 256] [--batch 1,2] [--dtype bf16] [--device cuda] [--rounds 8]
+    [--warmup 2]
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from mobius_core.devices import resolve_device, resolve_dtype
+from mobius_core.matrix import Options, cases, variants
+from mobius_core.measure.environment import environment
+from mobius_core.runner import Case, CaseRun, release
+from mobius_core.variants import build_matched
+
+FAILED_KEY = "mobius_failed_records"  # records of cases that ran out of memory or failed
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mobius-bench")
+    group.addoption("--preset", help="tiny, small or sd15 (default: the device's matrix)")
+    group.addoption("--variants", help="comma-separated, default: all")
+    group.addoption("--frames", help="comma-separated frame counts")
+    group.addoption("--resolution", help="comma-separated pixel sizes")
+    group.addoption("--batch", help="comma-separated batch sizes")
+    group.addoption("--dtype", help="fp32, bf16 or fp16 (default: bf16 on CUDA, fp32 on CPU)")
+    group.addoption("--device", default="auto", help="auto, cpu or cuda")
+    group.addoption("--rounds", help="timed rounds per variant")
+    group.addoption("--warmup", help="warm-up rounds per variant")
+
+
+def _ints(config: pytest.Config, name: str) -> list[int] | None:
+    text = config.getoption(name)
+    if text is None:
+        return None
+    try:
+        values = [int(v) for v in str(text).split(",")]
+    except ValueError:
+        raise pytest.UsageError(f"--{name}: expected whole numbers, got {text!r}") from None
+    if any(v <= 0 for v in values):
+        raise pytest.UsageError(f"--{name}: must be positive, got {text!r}")
+    return values
+
+
+def _options(config: pytest.Config) -> Options:
+    try:
+        device = resolve_device(config.getoption("device"))
+        dtype = config.getoption("dtype")
+        if dtype is not None:
+            resolve_dtype(dtype, device)
+        rounds, warmup = _ints(config, "rounds"), config.getoption("warmup")
+        names = config.getoption("variants")
+        return Options(
+            device=device,
+            preset=config.getoption("preset"),
+            variants=names.split(",") if names else None,
+            batch=_ints(config, "batch"),
+            frames=_ints(config, "frames"),
+            resolution=_ints(config, "resolution"),
+            dtype=dtype,
+            rounds=rounds[0] if rounds else None,
+            warmup=int(warmup) if warmup is not None and str(warmup).isdigit() else _bad(warmup),
+        )
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def _bad(warmup: object) -> None:
+    if warmup is not None:
+        raise pytest.UsageError(f"--warmup: expected a whole number, got {warmup!r}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Check the options before collection, so that a bad one is a one-line usage error."""
+    options = _options(config)
+    try:
+        config.stash[MATRIX] = (cases(options), variants(options))
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "case" not in metafunc.fixturenames:
+        return
+    matrix, names = metafunc.config.stash[MATRIX]
+    pairs = [(c, v) for c in matrix for v in names]  # variants of a case run together
+    ids = [f"{c.key}-{v}" for c, v in pairs]
+    metafunc.parametrize(("case", "variant"), pairs, ids=ids)
+
+
+class Suite:
+    """Models built once per (preset, device) and reused across shapes; one run per case."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self._models: tuple[tuple[str, str, str], dict[str, nn.Module]] | None = None
+        self._runs: dict[Case, CaseRun] = {}
+        self.failed: list[dict[str, Any]] = []
+
+    def models(self, case: Case) -> dict[str, nn.Module]:
+        key = (case.preset, case.device, case.dtype)
+        if self._models is None or self._models[0] != key:
+            self._models = None
+            self._runs.clear()
+            release(case.device)
+            frozen = case.torch_dtype if case.device == "cuda" else None
+            built = build_matched(case.config(), self.names, case.device, frozen_dtype=frozen)
+            self._models = (key, built)
+        return self._models[1]
+
+    def run(self, case: Case) -> CaseRun:
+        if case not in self._runs:
+            for old in list(self._runs):  # one case's state at a time
+                del self._runs[old]
+            gc.collect()
+            run = CaseRun(case, self.models(case))
+            run.run_interleaved()
+            self._runs[case] = run
+        return self._runs[case]
+
+
+@pytest.fixture(scope="session")
+def suite(request: pytest.FixtureRequest) -> Suite:
+    suite = Suite(request.config.stash[MATRIX][1])
+    request.config.stash[SUITE] = suite
+    return suite
+
+
+SUITE = pytest.StashKey[Suite]()
+MATRIX = pytest.StashKey[tuple[list[Case], list[str]]]()
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    env = environment()
+    machine_info["mobius"] = env
+    machine_info["gpu"] = env.get("gpu")
+    machine_info["torch"] = torch.__version__
+
+
+def pytest_benchmark_update_json(
+    config: pytest.Config, benchmarks: list, output_json: dict
+) -> None:
+    suite = config.stash.get(SUITE, None)
+    output_json[FAILED_KEY] = suite.failed if suite else []

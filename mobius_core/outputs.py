@@ -1,0 +1,45 @@
+"""Writing results without losing any: atomic files, new folders, no overwriting."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_new_json(path: Path, data: Any) -> None:
+    """Write JSON to a path that must not exist yet."""
+    if path.exists():
+        raise ValueError(
+            f"{path}: exists already; choose a new path (results are never overwritten)"
+        )
+    write_atomic(path, json.dumps(data, indent=1) + "\n")
+
+
+def new_folder(parent: Path, label: str) -> Path:
+    """A new folder `parent/<date>-<time>-<label>`, made here and never reused."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for attempt in range(100):
+        folder = parent / (f"{stamp}-{label}" + (f"-{attempt}" if attempt else ""))
+        try:
+            folder.mkdir(parents=True)
+            return folder
+        except FileExistsError:
+            continue
+    raise ValueError(f"{parent}: could not make a new folder for {label}")
