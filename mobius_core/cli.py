@@ -23,13 +23,14 @@ def _config(args: argparse.Namespace):
 
 
 def cmd_step(args: argparse.Namespace) -> int:
-    from mobius_core.quickstep import format_table, quick_steps
+    from mobius_core.markdown import table
+    from mobius_core.quickstep import quick_steps
 
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
     config = _config(args)
     print(f"# one matched step per variant: {config.name}, {device}, {dtype}")
-    print(format_table(quick_steps(config, device, dtype)))
+    print(table(quick_steps(config, device, dtype)))
     return 0
 
 
@@ -67,8 +68,66 @@ def cmd_bench(args: argparse.Namespace) -> int:
     command += ["--device", args.device, *args.pytest_args]
     print(f"# {' '.join(command)}", flush=True)
     code = subprocess.call(command)
-    print(f"# run: {run_json}" if run_json.exists() else f"# no run written (pytest exit {code})")
-    return code
+    if not run_json.exists():
+        print(f"# no run written (pytest exit {code})")
+        return code
+    print(f"# run: {run_json}")
+    report = argparse.Namespace(runs=[run_json], out=folder / "report")
+    return cmd_report(report) or code
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import time
+
+    from mobius_core.outputs import fill_new_folder
+    from mobius_core.report import write_report
+    from mobius_core.runs import load_all
+
+    measured, predicted = load_all(args.runs)
+    label = _slug(measured[0].gpu) if measured[0].gpu else "cpu"
+    out = args.out or Path("reports/runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-report"
+    try:
+        files = fill_new_folder(out, lambda folder: write_report(measured, predicted, folder))
+    except (KeyError, TypeError, IndexError) as error:
+        message = f"{args.runs[0]}: malformed record ({type(error).__name__}: {error})"
+        raise ValueError(message) from None
+    print(f"# report: {out}/ ({', '.join(files)})")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from mobius_core.compare import compare, parse_tolerance
+    from mobius_core.runs import load
+
+    time_tol = parse_tolerance(args.time_tolerance, "time-tolerance")
+    memory_tol = parse_tolerance(args.memory_tolerance, "memory-tolerance")
+    base, new = load(args.base), load(args.new)
+    if base.kind != new.kind:
+        raise ValueError(f"{args.new}: a {new.kind}, but {args.base} is a {base.kind}")
+    result = compare(base, new, time_tol, memory_tol)
+    print(f"# compare: base {args.base}, new {args.new}")
+    print(result.markdown())
+    if result.regressions:
+        print(f"# {result.regressions} regression(s)")
+        return 1
+    print("# no regression")
+    return 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from mobius_core.baseline import deterministic_baseline
+    from mobius_core.outputs import write_atomic
+    from mobius_core.runs import load
+
+    if args.out.exists() and not args.replace:
+        raise ValueError(f"{args.out}: exists already; pass --replace to refresh a baseline")
+    write_atomic(args.out, deterministic_baseline(load(args.run)))
+    print(f"# baseline: {args.out}")
+    return 0
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
 
 
 def _device_label(device: str) -> str:
@@ -77,8 +136,7 @@ def _device_label(device: str) -> str:
         return "cpu"
     import torch
 
-    name = torch.cuda.get_device_name()
-    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+    return _slug(torch.cuda.get_device_name())
 
 
 def _variants(text: str) -> list[str]:
@@ -112,6 +170,24 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", type=Path, default=Path("reports/runs"), help="parent folder")
     bench.add_argument("pytest_args", nargs="*", help="passed to pytest, after --")
     bench.set_defaults(func=cmd_bench)
+
+    report = sub.add_parser("report", help="claims, tables and plots from runs, in a new folder")
+    report.add_argument("runs", nargs="+", type=Path, help="benchmark runs (and dry runs)")
+    report.add_argument("--out", type=Path, help="a new folder (default: reports/runs/<new>)")
+    report.set_defaults(func=cmd_report)
+
+    comp = sub.add_parser("compare", help="a new run against a base; exit 1 on a regression")
+    comp.add_argument("base", type=Path)
+    comp.add_argument("new", type=Path)
+    comp.add_argument("--time-tolerance", default="10%")
+    comp.add_argument("--memory-tolerance", default="2%")
+    comp.set_defaults(func=cmd_compare)
+
+    base = sub.add_parser("baseline", help="a run's deterministic figures, as a baseline")
+    base.add_argument("run", type=Path)
+    base.add_argument("--out", type=Path, required=True)
+    base.add_argument("--replace", action="store_true", help="refresh an existing baseline")
+    base.set_defaults(func=cmd_baseline)
 
     dry = sub.add_parser("dry-run", help="predict FLOPs and bytes on the meta device, no GPU")
     _shape_args(dry, "sd15")

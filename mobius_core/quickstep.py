@@ -39,11 +39,3 @@ def quick_steps(config: Config, device: str, dtype: torch.dtype) -> list[dict[st
         rows.append(row)
         del model, optimizer
     return rows
-
-
-def format_table(rows: list[dict[str, object]]) -> str:
-    """A Markdown table of equal-keyed rows."""
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
-    return "\n".join(lines)

@@ -7,10 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 RESAMPLES = 2000
-METHOD = (
-    "ratio of medians; 95% percentile bootstrap over paired interleaved rounds"
-    f" ({RESAMPLES} resamples)"
-)
+METHOD = f"ratio of medians; 95% percentile bootstrap ({RESAMPLES} resamples)"
 
 
 @dataclass(frozen=True)
@@ -25,19 +22,25 @@ class RatioCI:
 
 
 def ratio_of_medians(
-    numerator: list[float], denominator: list[float], seed: int = 0, level: float = 0.95
+    numerator: list[float],
+    denominator: list[float],
+    paired: bool = True,
+    seed: int = 0,
+    level: float = 0.95,
 ) -> RatioCI:
     """median(numerator) / median(denominator) and its bootstrap interval.
 
-    Samples are paired by round (variants run interleaved), so rounds are resampled
-    together: a slow round slows both sides and cancels in the ratio.
+    Paired samples (variants run interleaved) are resampled by round, together: a slow
+    round slows both sides and cancels in the ratio. Unpaired samples (two separate runs)
+    are resampled each on its own.
     """
     a, b = np.asarray(numerator, float), np.asarray(denominator, float)
-    if a.size == 0 or a.size != b.size:
+    if a.size == 0 or b.size == 0 or (paired and a.size != b.size):
         raise ValueError(f"ratio: need paired samples, got {a.size} and {b.size}")
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, a.size, size=(RESAMPLES, a.size))  # (resamples, rounds)
-    ratios = np.median(a[idx], axis=1) / np.median(b[idx], axis=1)
+    idx_a = rng.integers(0, a.size, size=(RESAMPLES, a.size))  # (resamples, rounds)
+    idx_b = idx_a if paired else rng.integers(0, b.size, size=(RESAMPLES, b.size))
+    ratios = np.median(a[idx_a], axis=1) / np.median(b[idx_b], axis=1)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(ratios, [tail, 100 - tail])
     return RatioCI(float(np.median(a) / np.median(b)), float(low), float(high))

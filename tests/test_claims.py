@@ -1,0 +1,43 @@
+"""Verdicts against the paper's claims, at the edges."""
+
+from __future__ import annotations
+
+import pytest
+
+from mobius_core.claims import FAIL, INCONCLUSIVE, PASS, Saving, verdict_interval, verdict_value
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "verdict"),
+    [
+        (0.12, 0.20, PASS),  # the whole interval reaches the claim: its edge counts
+        (0.13, 0.14, PASS),
+        (0.05, 0.1199, FAIL),  # wholly below
+        (-0.10, -0.01, FAIL),
+        (0.10, 0.12, INCONCLUSIVE),  # reaches the claim only at its top
+        (0.1199, 0.30, INCONCLUSIVE),
+    ],
+)
+def test_time_verdict_at_the_edges(low: float, high: float, verdict: str) -> None:
+    assert verdict_interval(low, high, 0.12) == verdict
+
+
+def test_memory_verdict_uses_the_value() -> None:
+    assert verdict_value(0.24, 0.24) == PASS
+    assert verdict_value(0.2399, 0.24) == FAIL
+
+
+def test_saving_from_a_ratio_flips_the_interval() -> None:
+    saving = Saving.from_ratio(0.88, low=0.80, high=0.90)
+    assert saving.value == pytest.approx(0.12)
+    assert (saving.low, saving.high) == (pytest.approx(0.10), pytest.approx(0.20))
+    assert saving.verdict(0.12) == INCONCLUSIVE
+    assert Saving.from_ratio(0.70, 0.65, 0.75).verdict(0.12) == PASS
+    assert Saving.from_ratio(0.70).verdict(0.24) == PASS  # no interval: the value decides
+    assert Saving.from_ratio(0.80).verdict(0.24) == FAIL
+    assert Saving.from_ratio(0.70, 0.65, 0.75).text() == "+30.0% [+25.0%, +35.0%]"
+
+
+def test_an_inverted_interval_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"^interval: low 0\.3 is above high 0\.1$"):
+        verdict_interval(0.3, 0.1, 0.12)
