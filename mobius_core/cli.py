@@ -95,6 +95,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    import time
+
+    from mobius_core.outputs import fill_new_folder
+    from mobius_core.profile_report import write_profile
+
+    device = resolve_device(args.device)
+    dtype = resolve_dtype(args.dtype, device)
+    config = _config(args)
+    variants = _variants(args.variants)
+    if args.steps < 1 or args.warmup < 0:
+        raise ValueError(
+            f"steps: need at least 1 step and no negative warm-up ({args.steps}, {args.warmup})"
+        )
+    label = _device_label(device)
+    out = args.out or Path("reports/runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-profile"
+    files = fill_new_folder(
+        out,
+        lambda folder: write_profile(
+            config, variants, device, dtype, args.steps, args.warmup, folder
+        ),
+    )
+    print(f"# profile: {out}/ ({', '.join(files)})")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from mobius_core.compare import compare, parse_tolerance
     from mobius_core.runs import load
@@ -175,6 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("runs", nargs="+", type=Path, help="benchmark runs (and dry runs)")
     report.add_argument("--out", type=Path, help="a new folder (default: reports/runs/<new>)")
     report.set_defaults(func=cmd_report)
+
+    prof = sub.add_parser("profile", help="torch.profiler traces and tables per variant")
+    _shape_args(prof, "tiny")
+    prof.add_argument("--variants", default="serial,serial-ckpt,mobius")
+    prof.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    prof.add_argument("--dtype", default="auto", help="auto, fp32, bf16 or fp16")
+    prof.add_argument("--steps", type=int, default=2, help="profiled steps per variant")
+    prof.add_argument("--warmup", type=int, default=2, help="warm-up steps before them")
+    prof.add_argument("--out", type=Path, help="a new folder (default: reports/runs/<new>)")
+    prof.set_defaults(func=cmd_profile)
 
     comp = sub.add_parser("compare", help="a new run against a base; exit 1 on a regression")
     comp.add_argument("base", type=Path)

@@ -62,6 +62,7 @@ def fill_new_folder(folder: Path, fill: Callable[[Path], T]) -> T:
         raise ValueError(f"{folder}: exists already; choose a new folder")
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    staging.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary folder
     try:
         result = fill(staging)
         staging.rename(folder)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,7 @@ def write_report(measured: list[Run], predicted: list[Run], out: Path) -> list[s
     (out / "cases.csv.tmp").replace(out / "cases.csv")
     write_atomic(out / "cases.md", table(rows.to_dict("records")) + "\n")
     summary = _summary(
+        out,
         measured,
         rows,
         claims,
@@ -221,6 +223,7 @@ def write_report(measured: list[Run], predicted: list[Run], out: Path) -> list[s
 
 
 def _summary(
+    folder: Path,
     measured: list[Run],
     rows: pd.DataFrame,
     claims: pd.DataFrame,
@@ -229,11 +232,16 @@ def _summary(
     skipped: dict[str, str],
 ) -> str:
     sources = ", ".join(str(r.path) for r in measured)
+    profiles = [r.path.parent / "profile" / "profile.md" for r in measured]
+    # the report folder is staged beside its final place, so a relative link holds
+    links = [Path(os.path.relpath(p.resolve(), folder.resolve())) for p in profiles if p.exists()]
+    profiled = [f"Profile of this run: [{link}]({link})" for link in links]
     lines = [
         "# mobius-bench report",
         "",
         f"Runs: {sources}",
         "",
+        *[line + "\n" for line in profiled],
         f"Machine: {_machine(measured[0])}",
         "",
         "## Claims: Mobius against serial",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -72,15 +73,27 @@ def compute_loss(model: nn.Module, batch: Batch, dtype: torch.dtype = torch.floa
     return F.mse_loss(prediction.float(), batch.noise.float())
 
 
+def _unmarked(phase: str) -> AbstractContextManager[object]:
+    return nullcontext()
+
+
 def train_step(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     batch: Batch,
     dtype: torch.dtype = torch.float32,
+    mark: Callable[[str], AbstractContextManager[object]] = _unmarked,
 ) -> Tensor:
-    """One step: loss, backward, AdamW update, `zero_grad(set_to_none=True)`; the loss."""
-    loss = compute_loss(model, batch, dtype)
-    loss.backward()
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
+    """One step: loss, backward, AdamW update, `zero_grad(set_to_none=True)`; the loss.
+
+    `mark(phase)` wraps each phase (forward, backward, optimizer): the profiler passes
+    `record_function`; by default it does nothing.
+    """
+    with mark("forward"):
+        loss = compute_loss(model, batch, dtype)
+    with mark("backward"):
+        loss.backward()
+    with mark("optimizer"):
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
     return loss.detach()

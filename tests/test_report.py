@@ -215,3 +215,14 @@ def test_baseline_keeps_only_deterministic_figures(tmp_path: Path) -> None:
     doctored["benchmarks"][0]["extra_info"]["saved"]["bytes"] += 1
     (tmp_path / "moved.json").write_text(json.dumps(doctored))
     assert main(["compare", str(out), str(tmp_path / "moved.json")]) == 1
+
+
+def test_report_links_the_run_s_profile(tmp_path: Path) -> None:
+    run = tmp_path / "run" / "run.json"
+    run.parent.mkdir()
+    run.write_text(FIXTURE.read_text())
+    (run.parent / "profile").mkdir()
+    (run.parent / "profile" / "profile.md").write_text("# profile")
+    assert main(["report", str(run), "--out", str(run.parent / "report")]) == 0
+    summary = (run.parent / "report" / "summary.md").read_text()
+    assert "Profile of this run: [../profile/profile.md](../profile/profile.md)" in summary

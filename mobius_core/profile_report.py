@@ -1,0 +1,172 @@
+"""The profile's outputs: `profile.md` and, on CUDA, the memory timeline plot."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import torch
+
+from mobius_core.config import Config
+from mobius_core.markdown import size, table
+from mobius_core.outputs import write_atomic, write_bytes_atomic
+from mobius_core.profiling import LAUNCH_BOUND_BELOW, PHASES, VariantProfile, profile_variant
+from mobius_core.step import make_batch
+from mobius_core.variants import build_matched
+
+PHASE_COLOURS = {"forward": "tab:blue", "backward": "tab:orange", "optimizer": "tab:green"}
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def _share(part: float, whole: float) -> str:
+    return f"{part / whole:.1%}" if whole else ""
+
+
+def variant_section(p: VariantProfile) -> str:
+    phases = [
+        {
+            "phase": phase,
+            "wall ms": _ms(p.phases_ms[phase]),
+            "share of step": _share(p.phases_ms[phase], p.step_ms),
+            **({"kernel ms": _ms(p.phases_kernel_ms[phase])} if p.phases_kernel_ms else {}),
+        }
+        for phase in PHASES
+    ]
+    phases.append(
+        {
+            "phase": "step",
+            "wall ms": _ms(p.step_ms),
+            "share of step": "100.0%",
+            **({"kernel ms": _ms(p.kernel_ms)} if p.phases_kernel_ms else {}),
+        }
+    )
+    forward = p.phases_ms["forward"]
+    regions = [
+        {
+            "region (in forward)": region,
+            "wall ms": _ms(ms),
+            "share of forward": _share(ms, forward),
+            **({"kernel ms": _ms(p.regions_kernel_ms.get(region))} if p.regions_kernel_ms else {}),
+        }
+        for region, ms in p.regions_ms.items()
+    ]
+    if p.kernel_ratio is None:
+        bound = "Kernel time against wall time: no GPU, so no kernel time (CPU times above)."
+    else:
+        bound = (
+            f"Kernel time / wall time: **{p.kernel_ratio:.2f}**, so the step is"
+            f" **{p.bound}** (below {LAUNCH_BOUND_BELOW} the GPU idles waiting for launches)."
+        )
+    parts = [
+        f"## {p.variant}",
+        "",
+        f"{p.step_ms:.2f} ms per step, averaged over {p.steps} profiled steps.",
+        "",
+        table(phases),
+        "",
+        table(regions),
+        "",
+        bound,
+        "",
+        "Top operators (per step):",
+        "",
+        table(p.top_ops),
+        "",
+    ]
+    if p.saved_by_region is not None:
+        saved = [{"region": r, "saved for backward": size(b)} for r, b in p.saved_by_region.items()]
+        parts += ["Bytes saved for backward, by region:", "", table(saved), ""]
+    parts += ["Files: " + ", ".join(f"`{f}`" for f in p.files), ""]
+    return "\n".join(parts)
+
+
+def profile_markdown(
+    config: Config, device: str, dtype: str, profiles: list[VariantProfile], plot: str | None
+) -> str:
+    overview = [
+        {
+            "variant": p.variant,
+            "step ms": _ms(p.step_ms),
+            "forward ms": _ms(p.phases_ms["forward"]),
+            "backward ms": _ms(p.phases_ms["backward"]),
+            "optimizer ms": _ms(p.phases_ms["optimizer"]),
+            "kernel / wall": "" if p.kernel_ratio is None else f"{p.kernel_ratio:.2f}",
+            "bound": p.bound or "n/a (CPU)",
+        }
+        for p in profiles
+    ]
+    head = [
+        "# mobius-bench profile",
+        "",
+        f"{config.name}: batch {config.batch}, {config.frames} frames, {config.resolution} px;"
+        f" {device}, {dtype}. Phases are marked with `record_function` (on CUDA each ends with a"
+        " synchronisation, so its wall time covers its kernels); regions are the forward's"
+        " spatial/trunk layers, motion modules, bridges and fusion (`other`: the forward's"
+        " remainder). Traces open in Perfetto or chrome://tracing"
+        + ("; memory snapshots in https://pytorch.org/memory_viz." if device == "cuda" else "."),
+        "",
+        table(overview),
+        "",
+    ]
+    if plot:
+        head += [f"Allocated memory over one step: `{plot}`", ""]
+    return "\n".join(head + [variant_section(p) for p in profiles])
+
+
+def timeline_plot(timelines: dict[str, dict[str, Any]], path: Path) -> None:
+    """Allocated memory over one step, a row per variant, phases shaded."""
+    fig, axes = plt.subplots(
+        len(timelines), 1, figsize=(8, 2.4 * len(timelines)), squeeze=False, sharey=True
+    )
+    for ax, (variant, line) in zip(axes[:, 0], timelines.items(), strict=True):
+        for phase, (start, end) in line["spans"].items():
+            ax.axvspan(start, end, color=PHASE_COLOURS[phase], alpha=0.15, label=phase)
+        ax.step(line["times_ms"], [b / 2**30 for b in line["bytes"]], where="post", color="black")
+        ax.set_title(variant, fontsize=9)
+        ax.set_ylabel("allocated (GiB,\\nfrom step start)")
+        ax.legend(fontsize=7, loc="upper right")
+    axes[-1, 0].set_xlabel("time in the step (ms)")
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def write_profile(
+    config: Config,
+    variants: list[str],
+    device: str,
+    dtype: torch.dtype,
+    steps: int,
+    warmup: int,
+    folder: Path,
+) -> list[str]:
+    """Profile every variant into `folder`; returns the names of the files written."""
+    frozen = dtype if device == "cuda" else None
+    models = build_matched(config, variants, device, frozen_dtype=frozen)
+    batch = make_batch(config).to(device)
+    profiles, timelines = [], {}
+    for variant in variants:
+        result, timeline = profile_variant(
+            variant, models.pop(variant), batch, dtype, device, steps, warmup, folder
+        )
+        profiles.append(result)
+        timelines[variant] = timeline
+    plot = None
+    if device == "cuda":  # on CPU, profile.md gives saved bytes by region instead
+        plot = "memory_timeline.png"
+        timeline_plot(timelines, folder / plot)
+    dtype_name = str(dtype).removeprefix("torch.")
+    write_atomic(
+        folder / "profile.md", profile_markdown(config, device, dtype_name, profiles, plot)
+    )
+    return ["profile.md", *([plot] if plot else []), *(f for p in profiles for f in p.files)]
