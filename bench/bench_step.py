@@ -15,14 +15,12 @@ from mobius_core.runner import Case
 def test_step(benchmark, suite, case: Case, variant: str) -> None:
     run = suite.run(case)
     benchmark.group = case.key
-    if run.trials[variant].status == "ok":
-        benchmark.pedantic(
-            run.step,
-            args=(variant,),
-            rounds=case.rounds,
-            warmup_rounds=case.warmup,
-            iterations=1,
-        )
+    run.guard(
+        variant,
+        lambda: benchmark.pedantic(
+            run.step, args=(variant,), rounds=case.rounds, warmup_rounds=case.warmup, iterations=1
+        ),
+    )
     record = run.record(variant)
     if record["status"] != "ok":
         suite.failed.append(record)

@@ -5,9 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
-from mobius_core.config import PRESETS, preset
+from mobius_core.config import PRESETS, Config, preset
 from mobius_core.devices import resolve_device, resolve_dtype
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors on one line (exit status 2, as argparse's own)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"mobius-bench: error: {self.prog}: {message}\n")
 
 
 def _shape_args(parser: argparse.ArgumentParser, default_preset: str) -> None:
@@ -17,7 +25,7 @@ def _shape_args(parser: argparse.ArgumentParser, default_preset: str) -> None:
     parser.add_argument("--batch", type=int, help="clips per step (default: the preset's)")
 
 
-def _config(args: argparse.Namespace):
+def _config(args: argparse.Namespace) -> Config:
     shape = {k: getattr(args, k) for k in ("frames", "resolution", "batch")}
     return preset(args.preset, **{k: v for k, v in shape.items() if v is not None})
 
@@ -176,7 +184,7 @@ def _variants(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mobius-bench",
         description="Serial vs Mobius 3D-UNet fine-tuning: benchmark, profile, report.",
     )
@@ -235,11 +243,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from mobius_core.runner import is_oom
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except ValueError as error:
         print(f"mobius-bench: error: {error}", file=sys.stderr)
+        return 2
+    except RuntimeError as error:
+        if not is_oom(error):
+            raise
+        first = str(error).splitlines()[0]
+        print(f"mobius-bench: error: out of memory: {first}", file=sys.stderr)
         return 2
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -116,17 +117,20 @@ class CaseRun:
         train_step(trial.model, trial.optimizer, self.batch, self.case.torch_dtype)
         synchronize(self.case.device)
 
-    def _guarded(self, variant: str, action: Callable[[], None]) -> None:
+    def guard(self, variant: str, action: Callable[[], object]) -> None:
+        """Run `action` for `variant` unless it has failed; record a failure, free memory."""
         trial = self.trials[variant]
         if trial.status != "ok":
             return
         try:
             action()
+            return
         except Exception as error:  # one variant's failure must not end the case
             trial.status = "oom" if is_oom(error) else "error"
             trial.message = f"{type(error).__name__}: {error}".splitlines()[0]
-            trial.optimizer.zero_grad(set_to_none=True)
-            release(self.case.device)
+        # outside the except clause, so that the traceback's tensors can be freed
+        trial.optimizer.zero_grad(set_to_none=True)
+        release(self.case.device)
 
     def _timed_step(self, variant: str) -> None:
         trial = self.trials[variant]
@@ -144,38 +148,28 @@ class CaseRun:
         """Warm-up, then `rounds` rounds of one timed step per variant, A B C A B C ..."""
         for _ in range(self.case.warmup):
             for variant in self.trials:
-                self._guarded(variant, lambda v=variant: self.step(v))
+                self.guard(variant, lambda v=variant: self.step(v))
         for _ in range(self.case.rounds):
             for variant in self.trials:
-                self._guarded(variant, lambda v=variant: self._timed_step(v))
+                self.guard(variant, lambda v=variant: self._timed_step(v))
 
     # -- the untimed passes --------------------------------------------------------------
     def _memory_and_saved(self, variant: str, figures: dict[str, Any]) -> None:
+        """One full step with the peak reset, NVML sampled and the forward's saves counted."""
         trial, device = self.trials[variant], self.case.device
         tracker = SavedTracker(trial.model)
         result = memory.MemoryResult()
         before = memory.allocated_bytes(device)
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        sampler = nvml.Sampler(self.nvml) if self.nvml else None
-        if sampler:
-            result.nvml_before, result.nvml_method = (
-                nvml.memory_used(self.nvml),
-                nvml.SAMPLER_METHOD,
-            )
-            sampler.__enter__()
-        try:
-            with tracker.track():
-                loss = compute_loss(trial.model, self.batch, self.case.torch_dtype)
-            loss.backward()
-            trial.optimizer.step()
-            trial.optimizer.zero_grad(set_to_none=True)
-            del loss
+
+        def mark(phase: str) -> AbstractContextManager[object]:
+            return tracker.track() if phase == "forward" else nullcontext()
+
+        with ExitStack() as stack:
+            sampler = stack.enter_context(nvml.Sampler(self.nvml)) if self.nvml else None
+            train_step(trial.model, trial.optimizer, self.batch, self.case.torch_dtype, mark)
             synchronize(device)
-        finally:
-            if sampler:
-                sampler.__exit__(None, None, None)
-        saved = tracker.result
         peak = None
         if device == "cuda":
             peak = torch.cuda.max_memory_allocated()
@@ -184,10 +178,12 @@ class CaseRun:
             reason = "the CPU allocator keeps no peak statistics"
             result.absent.update(peak_allocated=reason, peak_reserved=reason)
         if sampler:
-            result.nvml_peak, result.nvml_after = sampler.peak_bytes, nvml.memory_used(self.nvml)
+            result.nvml_before, result.nvml_peak = sampler.before_bytes, sampler.peak_bytes
+            result.nvml_after, result.nvml_method = nvml.memory_used(self.nvml), nvml.SAMPLER_METHOD
             figures["power_mw"] = sampler.power_mw
         else:
             result.absent["nvml"] = self.nvml_reason
+        saved = tracker.result
         result.breakdown = memory.breakdown(trial.model, trial.optimizer, saved.bytes or 0, peak)
         result.leak = memory.leak_check(before, memory.allocated_bytes(device), device)
         figures["memory"], figures["saved"] = result, saved
@@ -216,15 +212,15 @@ class CaseRun:
     def _measure(self, variant: str) -> dict[str, Any]:
         trial = self.trials[variant]
         figures: dict[str, Any] = {}
-        self._guarded(variant, lambda: self._memory_and_saved(variant, figures))
-        self._guarded(variant, lambda: self._flops(variant, figures))
+        self.guard(variant, lambda: self._memory_and_saved(variant, figures))
+        self.guard(variant, lambda: self._flops(variant, figures))
         record = self._skeleton(variant)
         if trial.status != "ok":
             return record
         timing = TimeResult.from_samples(trial.samples_ms, self.timer.method)
         median = timing.median_ms or 0.0
         record["time"] = timing.to_dict()
-        record["overhead"] = self._overhead(trial, figures, median)
+        record["overhead"] = self._overhead(trial, median)
         for name in ("memory", "saved", "flops"):
             record[name] = figures[name].to_dict()
         record["energy"] = self._energy(trial, figures, median).to_dict()
@@ -248,7 +244,7 @@ class CaseRun:
             "params": parameter_counts(trial.model),
         }
 
-    def _overhead(self, trial: Trial, figures: dict[str, Any], median_ms: float) -> dict:
+    def _overhead(self, trial: Trial, median_ms: float) -> dict[str, Any]:
         per_step_ms = 1000 * trial.overhead_s / max(len(trial.samples_ms), 1)
         return {
             "tracker_ms_per_step": per_step_ms,
@@ -256,14 +252,18 @@ class CaseRun:
             "method": "host time spent reading trackers around each timed step",
         }
 
-    def _energy(self, trial: Trial, figures: dict[str, Any], median_ms: float):
+    def _energy(
+        self, trial: Trial, figures: dict[str, Any], median_ms: float
+    ) -> energy.EnergyResult:
         if not self.nvml:
             return energy.absent(self.nvml_reason)
         if len(trial.energy_mj) != len(trial.samples_ms):
             return energy.absent("this GPU has no NVML total-energy counter")
         return energy.from_counter(trial.energy_mj, figures.get("power_mw", []), median_ms)
 
-    def _efficiency(self, result: flops.FlopsResult, median_ms: float):
+    def _efficiency(
+        self, result: flops.FlopsResult, median_ms: float
+    ) -> efficiency.EfficiencyResult:
         dtype = self.case.dtype
         if dtype == "fp32" and self.case.device == "cuda" and torch.backends.cuda.matmul.allow_tf32:
             dtype = "tf32"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from mobius_core.cli import main
 
@@ -30,3 +31,35 @@ def test_bad_input_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert err.startswith("mobius-bench: error: " + message)
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["step", "--frames", "abc"], "mobius-bench step: argument --frames: invalid int value"),
+        (["launch"], "mobius-bench: argument command: invalid choice: 'launch'"),
+    ],
+)
+def test_usage_errors_are_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mobius-bench: error: {message}") and err.count("\n") == 1
+
+
+def test_out_of_memory_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def out_of_memory(*_: object) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB\nmore")
+
+    monkeypatch.setattr("mobius_core.quickstep.quick_steps", out_of_memory)
+    assert main(["step", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == "mobius-bench: error: out of memory: CUDA out of memory. Tried to allocate 80.00 GiB\n"
+    )

@@ -159,6 +159,8 @@ ZERO_OPS = (
     "aten::pow",
     "aten::sqrt",
     "aten::rsub",
+    "aten::_autocast_to_reduced_precision",
+    "aten::_autocast_to_full_precision",
 )
 
 

@@ -59,14 +59,14 @@ class Sampler:
 
     handle: Any
     interval_s: float = 0.002
+    before_bytes: int = 0
     peak_bytes: int = 0
     power_mw: list[int] = field(default_factory=list)
-    cpu_seconds: float = 0.0  # the sampler thread's own CPU time: its overhead
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def __enter__(self) -> Sampler:
-        self.peak_bytes = memory_used(self.handle)
+        self.before_bytes = self.peak_bytes = memory_used(self.handle)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -78,9 +78,7 @@ class Sampler:
         self._thread.join()
 
     def _run(self) -> None:
-        start = time.thread_time()
         while not self._stop.is_set():
             self.peak_bytes = max(self.peak_bytes, memory_used(self.handle))
             self.power_mw.append(power_mw(self.handle))
             time.sleep(self.interval_s)
-        self.cpu_seconds = time.thread_time() - start
