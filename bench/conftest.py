@@ -36,7 +36,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--warmup", help="warm-up rounds per variant")
 
 
-def _ints(config: pytest.Config, name: str) -> list[int] | None:
+def _ints(config: pytest.Config, name: str, least: int = 1) -> list[int] | None:
+    """A comma-separated option as whole numbers of at least `least`, or None if not given."""
     text = config.getoption(name)
     if text is None:
         return None
@@ -44,8 +45,9 @@ def _ints(config: pytest.Config, name: str) -> list[int] | None:
         values = [int(v) for v in str(text).split(",")]
     except ValueError:
         raise pytest.UsageError(f"--{name}: expected whole numbers, got {text!r}") from None
-    if any(v <= 0 for v in values):
-        raise pytest.UsageError(f"--{name}: must be positive, got {text!r}")
+    if any(v < least for v in values):
+        rule = "must be positive" if least == 1 else f"must be at least {least}"
+        raise pytest.UsageError(f"--{name}: {rule}, got {text!r}")
     return values
 
 
@@ -55,26 +57,21 @@ def _options(config: pytest.Config) -> Options:
         dtype = config.getoption("dtype")
         if dtype is not None:
             resolve_dtype(dtype, device)
-        rounds, warmup = _ints(config, "rounds"), config.getoption("warmup")
-        names = config.getoption("variants")
-        return Options(
-            device=device,
-            preset=config.getoption("preset"),
-            variants=names.split(",") if names else None,
-            batch=_ints(config, "batch"),
-            frames=_ints(config, "frames"),
-            resolution=_ints(config, "resolution"),
-            dtype=dtype,
-            rounds=rounds[0] if rounds else None,
-            warmup=int(warmup) if warmup is not None and str(warmup).isdigit() else _bad(warmup),
-        )
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
-
-
-def _bad(warmup: object) -> None:
-    if warmup is not None:
-        raise pytest.UsageError(f"--warmup: expected a whole number, got {warmup!r}")
+    rounds, warmup = _ints(config, "rounds"), _ints(config, "warmup", least=0)
+    names = config.getoption("variants")
+    return Options(
+        device=device,
+        preset=config.getoption("preset"),
+        variants=names.split(",") if names else None,
+        batch=_ints(config, "batch"),
+        frames=_ints(config, "frames"),
+        resolution=_ints(config, "resolution"),
+        dtype=dtype,
+        rounds=rounds[0] if rounds else None,
+        warmup=warmup[0] if warmup else None,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -168,6 +168,9 @@ def _quality(rows: pd.DataFrame) -> str:
             f"largest step-time coefficient of variation {worst['time_cv']:.1%}"
             f" ({worst['case']}, {worst['variant']}, median {worst['time_median_ms']:.1f} ms)"
         )
+    if "pytest_benchmark_median_ms" in ok:
+        spread = (ok["pytest_benchmark_median_ms"] / ok["time_median_ms"] - 1).abs().max()
+        parts.append(f"pytest-benchmark's medians within {spread:.1%} of the primary timer's")
     if "overhead_fraction" in ok:
         parts.append(f"tracker overhead at most {ok['overhead_fraction'].max():.3%} of a step")
     if "fvcore_agreement" in ok:
