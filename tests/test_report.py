@@ -226,3 +226,51 @@ def test_report_links_the_run_s_profile(tmp_path: Path) -> None:
     assert main(["report", str(run), "--out", str(run.parent / "report")]) == 0
     summary = (run.parent / "report" / "summary.md").read_text()
     assert "Profile of this run: [../profile/profile.md](../profile/profile.md)" in summary
+
+
+def _as_if_on_a_gpu(data: dict) -> None:
+    """Give the fixture's records the figures a CUDA run has: allocator and NVML peaks."""
+    data["machine_info"]["mobius"]["gpu"] = "NVIDIA H100 80GB HBM3"
+    peaks = {"serial": 10 * 2**30, "serial-ckpt": 6 * 2**30, "mobius": 7 * 2**30}
+    for bench in data["benchmarks"]:
+        record = bench["extra_info"]
+        peak = peaks[record["case"]["variant"]] * record["case"]["batch"]
+        record["memory"].update(peak_allocated=peak, peak_reserved=peak, nvml_peak=peak + 2**29)
+
+
+def test_report_of_a_gpu_like_run_judges_allocator_memory(tmp_path: Path) -> None:
+    run = _doctored(tmp_path, _as_if_on_a_gpu)
+    out = tmp_path / "report"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    summary = (out / "summary.md").read_text()
+    assert "Peak memory is the allocator peak." in summary
+    assert "10.00 GiB (NVML 10.50 GiB)" in summary
+    assert "| +30.00% | PASS |" in summary  # 7 GiB against 10 GiB
+
+
+def test_memory_sweeps_mark_out_of_memory(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from mobius_core.plots import memory_sweeps
+
+    rows = [
+        {
+            "preset": "sd15",
+            "batch": 1,
+            "frames": f,
+            "resolution": 256,
+            "dtype": "bf16",
+            "variant": v,
+            "status": "oom" if (v, f) == ("serial", 32) else "ok",
+            "peak_allocated": None if (v, f) == ("serial", 32) else f * gib * 2**30,
+            "nvml_peak": None if (v, f) == ("serial", 32) else (f * gib + 1) * 2**30,
+        }
+        for f in (8, 16, 32)
+        for v, gib in (("serial", 1.0), ("mobius", 0.7))
+    ]
+    assert memory_sweeps(pd.DataFrame(rows), tmp_path / "sweeps.png") is None
+    assert (tmp_path / "sweeps.png").read_bytes()[:4] == b"\x89PNG"
+    no_sweep = pd.DataFrame(rows[:2])
+    assert (
+        memory_sweeps(no_sweep, tmp_path / "none.png") == "no frame or resolution sweep in this run"
+    )
