@@ -44,13 +44,13 @@ def cmd_step(args: argparse.Namespace) -> int:
 
 def cmd_dry_run(args: argparse.Namespace) -> int:
     from mobius_core.dryrun import dry_run, format_dry_run
-    from mobius_core.outputs import write_new_json
+    from mobius_core.outputs import refuse_existing, write_new_json
 
     config = _config(args)
     variants = _variants(args.variants)
     dtype = resolve_dtype(args.dtype, "cuda")  # predictions are for a GPU run
-    if args.json is not None and args.json.exists():
-        raise ValueError(f"{args.json}: exists already; choose a new path")
+    if args.json is not None:
+        refuse_existing(args.json)  # before the work, not after it
     result = dry_run(config, variants, dtype)
     print(
         f"# dry run (meta device): {config.name}, batch {config.batch}, {config.frames} frames,"

@@ -14,7 +14,7 @@ from typing import Any
 from mobius_core.markdown import table
 from mobius_core.measure.stats import ratio_of_medians
 from mobius_core.runs import Run, case_key
-from mobius_core.tables import FIGURES
+from mobius_core.tables import figure
 
 DETERMINISTIC = (
     "flops",
@@ -59,13 +59,6 @@ def _index(run: Run) -> dict[tuple[str, str], dict[str, Any]]:
     }
 
 
-def _value(record: dict[str, Any], figure: str) -> Any:
-    value: Any = record
-    for key in FIGURES[figure]:
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
-
-
 def machine(run: Run) -> tuple[Any, ...]:
     m = run.machine
     return (m.get("gpu"), m.get("cpu"), m.get("cpu_count"))
@@ -83,17 +76,17 @@ def compare(base: Run, new: Run, time_tolerance: float, memory_tolerance: float)
         )
     for key in [k for k in old if k in fresh]:
         a, b = old[key], fresh[key]
-        for figure in DETERMINISTIC:
-            x, y = _value(a, figure), _value(b, figure)
+        for name in DETERMINISTIC:
+            x, y = figure(a, name), figure(b, name)
             if x is not None and y is not None:
-                result.add(key, figure, x, y, "same" if x == y else "REGRESSION: changed")
+                result.add(key, name, x, y, "same" if x == y else "REGRESSION: changed")
         if not same_machine:
             continue
-        for figure in MEMORY:
-            x, y = _value(a, figure), _value(b, figure)
+        for name in MEMORY:
+            x, y = figure(a, name), figure(b, name)
             if x is not None and y is not None:
                 worse = y > x * (1 + memory_tolerance)
-                result.add(key, figure, x, y, "REGRESSION: grew" if worse else "ok")
+                result.add(key, name, x, y, "REGRESSION: grew" if worse else "ok")
         if "time" in a and "time" in b:
             result.add(
                 key,

@@ -32,12 +32,15 @@ def write_atomic(path: Path, text: str) -> None:
     write_bytes_atomic(path, text.encode())
 
 
+def refuse_existing(path: Path) -> None:
+    """Results are never overwritten: an existing path is bad input."""
+    if path.exists():
+        raise ValueError(f"{path}: exists already; choose a new path")
+
+
 def write_new_json(path: Path, data: Any) -> None:
     """Write JSON to a path that must not exist yet."""
-    if path.exists():
-        raise ValueError(
-            f"{path}: exists already; choose a new path (results are never overwritten)"
-        )
+    refuse_existing(path)
     write_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
@@ -59,8 +62,7 @@ def fill_new_folder(folder: Path, fill: Callable[[Path], T]) -> T:
 
     The folder appears whole or not at all, and an existing one is never touched.
     """
-    if folder.exists():
-        raise ValueError(f"{folder}: exists already; choose a new folder")
+    refuse_existing(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     staging.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary folder

@@ -26,7 +26,8 @@ REGION_COLOURS = {
 }
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
+def save_figure(fig: plt.Figure, path: Path) -> None:
+    """The figure as a PNG at `path`, written atomically, and closed."""
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=110)
@@ -67,7 +68,7 @@ def savings(claims: pd.DataFrame, path: Path) -> str | None:
     ax.set_ylabel("saving of mobius over serial (%)")
     ax.set_title(f"Savings per case ({claims['memory_label'].iloc[0]} for memory)", fontsize=9)
     ax.legend(fontsize=7)
-    _save(fig, path)
+    save_figure(fig, path)
     return None
 
 
@@ -110,7 +111,7 @@ def memory_sweeps(rows: pd.DataFrame, path: Path) -> str | None:
         ax.set_xlabel("frames" if axis == "frames" else "resolution (px)")
         ax.set_ylabel("peak memory (GiB; solid: allocator, dashed: NVML)")
         ax.legend(fontsize=7)
-    _save(fig, path)
+    save_figure(fig, path)
     return None
 
 
@@ -136,7 +137,7 @@ def time_vs_batch(rows: pd.DataFrame, path: Path) -> str | None:
     ax.set_ylabel("step time (ms; median, IQR band)")
     ax.set_xticks(sorted(sweep["batch"].unique()))
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
     return None
 
 
@@ -156,7 +157,7 @@ def memory_breakdown(case: pd.DataFrame, path: Path) -> str | None:
     ax.set_ylabel("memory (GiB)")
     ax.set_title(f"{case['case'].iloc[0]}: parts of the {label}", fontsize=9)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
     return None
 
 
@@ -193,7 +194,7 @@ def flops_by_region(case: pd.DataFrame, path: Path) -> str | None:
     ax.set_ylabel(f"{unit} per step (left bar: forward, right: backward)")
     ax.set_title(f"{case['case'].iloc[0]}: FLOPs by phase and region", fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
-    _save(fig, path)
+    save_figure(fig, path)
     return None
 
 
@@ -206,5 +207,5 @@ def time_distribution(samples: dict[str, list[float]], title: str, path: Path) -
     ax.set_xticks(range(1, len(samples) + 1), list(samples))
     ax.set_ylabel("step time (ms)")
     ax.set_title(f"{title}: step times of the interleaved rounds", fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
     return None

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 
 from mobius_core.config import Config
 from mobius_core.markdown import size, table
-from mobius_core.outputs import write_atomic, write_bytes_atomic
+from mobius_core.outputs import write_atomic
+from mobius_core.plots import save_figure
 from mobius_core.profiling import LAUNCH_BOUND_BELOW, PHASES, VariantProfile, profile_variant
 from mobius_core.step import make_batch
 from mobius_core.variants import build_matched
@@ -134,11 +131,7 @@ def timeline_plot(timelines: dict[str, dict[str, Any]], path: Path) -> None:
         ax.set_ylabel("allocated (GiB,\\nfrom step start)")
         ax.legend(fontsize=7, loc="upper right")
     axes[-1, 0].set_xlabel("time in the step (ms)")
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    write_bytes_atomic(path, buffer.getvalue())
+    save_figure(fig, path)
 
 
 def write_profile(

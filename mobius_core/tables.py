@@ -12,6 +12,7 @@ CASE_COLUMNS = ["case", "preset", "batch", "frames", "resolution", "dtype", "dev
 
 
 def _get(record: dict[str, Any], *path: str) -> Any:
+    """The value at `path` inside a record, or None where any step is missing."""
     value: Any = record
     for key in path:
         if not isinstance(value, dict) or key not in value:
@@ -63,6 +64,11 @@ FIGURES: dict[str, tuple[str, ...]] = {
     "overhead_fraction": ("overhead", "fraction_of_step"),
 }
 REGION_PHASES = ("forward", "backward")
+
+
+def figure(record: dict[str, Any], name: str) -> Any:
+    """One named figure (a key of FIGURES) of a record, or None."""
+    return _get(record, *FIGURES[name])
 
 
 def row(record: dict[str, Any]) -> dict[str, Any]:

@@ -34,9 +34,15 @@ class MemoryResult(Result):
     leak: dict[str, object] | None = None
 
 
+def storage_key(tensor: Tensor) -> int:
+    """The identity of a tensor's storage (its C++ address): valid on the meta device too,
+    where every data pointer is 0."""
+    return tensor.untyped_storage()._cdata
+
+
 def _bytes(tensors: Iterable[Tensor]) -> int:
     """Bytes of distinct storages among `tensors`."""
-    storages = {t.untyped_storage()._cdata: t.untyped_storage().nbytes() for t in tensors}
+    storages = {storage_key(t): t.untyped_storage().nbytes() for t in tensors}
     return sum(storages.values())
 
 

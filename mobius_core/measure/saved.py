@@ -1,7 +1,7 @@
 """Bytes saved for backward during one forward, through `saved_tensors_hooks`.
 
-Deduplicated by storage identity (the storage's C++ address, valid on the meta device,
-where every data pointer is 0), parameters excluded, split by region. The pack hook
+Deduplicated by storage identity (`memory.storage_key`, valid on the meta device),
+parameters excluded, split by region. The pack hook
 returns a detached alias: returning the tensor itself would let a graph that saved its
 own output keep itself alive beyond the garbage collector's reach.
 """
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from mobius_core.measure.memory import storage_key
 from mobius_core.measure.regions import OTHER, REGIONS, RegionStack
 from mobius_core.measure.result import Result
 
@@ -26,21 +27,17 @@ class SavedResult(Result):
     by_region: dict[str, int] | None = None
 
 
-def _storage_key(tensor: Tensor) -> int:
-    return tensor.untyped_storage()._cdata
-
-
 class SavedTracker:
     """Counts what the autograd graph saves while entered; read `result` after."""
 
     def __init__(self, model: nn.Module) -> None:
         self._regions = RegionStack(model)
-        self._excluded = {_storage_key(p) for p in model.parameters()}
+        self._excluded = {storage_key(p) for p in model.parameters()}
         self._seen: set[int] = set()
         self._by_region = dict.fromkeys(REGIONS, 0)
 
     def _pack(self, tensor: Tensor) -> Tensor:
-        key = _storage_key(tensor)
+        key = storage_key(tensor)
         if key not in self._excluded and key not in self._seen:
             self._seen.add(key)
             region = self._regions.current or OTHER
