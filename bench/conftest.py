@@ -14,13 +14,12 @@ import pytest
 import torch
 from torch import nn
 
-from mobius_core.devices import resolve_device, resolve_dtype
+from mobius_core.devices import frozen_dtype, resolve_device, resolve_dtype
 from mobius_core.matrix import Options, cases, variants
 from mobius_core.measure.environment import environment
 from mobius_core.runner import Case, CaseRun, release
+from mobius_core.runs import FAILED_KEY  # records of cases that ran out of memory or failed
 from mobius_core.variants import build_matched
-
-FAILED_KEY = "mobius_failed_records"  # records of cases that ran out of memory or failed
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -98,29 +97,27 @@ class Suite:
     def __init__(self, names: list[str]) -> None:
         self.names = names
         self._models: tuple[tuple[str, str, str], dict[str, nn.Module]] | None = None
-        self._runs: dict[Case, CaseRun] = {}
+        self._run: CaseRun | None = None  # one case's state at a time
         self.failed: list[dict[str, Any]] = []
 
     def models(self, case: Case) -> dict[str, nn.Module]:
         key = (case.preset, case.device, case.dtype)
         if self._models is None or self._models[0] != key:
-            self._models = None
-            self._runs.clear()
+            self._models = self._run = None
             release(case.device)
-            frozen = case.torch_dtype if case.device == "cuda" else None
-            built = build_matched(case.config(), self.names, case.device, frozen_dtype=frozen)
+            frozen = frozen_dtype(case.device, case.torch_dtype)
+            built = build_matched(case.config(), self.names, case.device, frozen)
             self._models = (key, built)
         return self._models[1]
 
     def run(self, case: Case) -> CaseRun:
-        if case not in self._runs:
-            for old in list(self._runs):  # one case's state at a time
-                del self._runs[old]
+        if self._run is None or self._run.case != case:
+            self._run = None
             gc.collect()
             run = CaseRun(case, self.models(case))
             run.run_interleaved()
-            self._runs[case] = run
-        return self._runs[case]
+            self._run = run
+        return self._run
 
 
 @pytest.fixture(scope="session")

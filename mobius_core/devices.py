@@ -31,6 +31,12 @@ def resolve_dtype(name: str, device: str) -> torch.dtype:
     return DTYPES[name]
 
 
+def frozen_dtype(device: str, dtype: torch.dtype) -> torch.dtype | None:
+    """The dtype frozen weights are held in: the compute dtype on CUDA (as diffusers'
+    training scripts do), unchanged (None) on CPU."""
+    return dtype if device == "cuda" else None
+
+
 def synchronize(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()

@@ -17,20 +17,27 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def missing(value: Any) -> bool:
+    """None or NaN: an absent figure, shown as an empty cell."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return str(value).replace("|", "/")
+    return "" if missing(value) else str(value).replace("|", "/")
+
+
+def number(value: float | None, fmt: str) -> str:
+    return "" if missing(value) else fmt.format(value)
 
 
 def size(n: float | None) -> str:
     """Bytes in GiB or MiB."""
-    if n is None or (isinstance(n, float) and math.isnan(n)):
+    if missing(n):
         return ""
     return f"{n / 2**30:.2f} GiB" if abs(n) >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 def flops(n: float | None) -> str:
-    if n is None or (isinstance(n, float) and math.isnan(n)):
+    if missing(n):
         return ""
     return f"{n / 1e12:.2f} TFLOP" if n >= 1e12 else f"{n / 1e9:.2f} GFLOP"

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from mobius_core.config import Config
+from mobius_core.devices import frozen_dtype
 from mobius_core.markdown import size, table
 from mobius_core.outputs import write_atomic
 from mobius_core.plots import save_figure
@@ -144,8 +145,7 @@ def write_profile(
     folder: Path,
 ) -> list[str]:
     """Profile every variant into `folder`; returns the names of the files written."""
-    frozen = dtype if device == "cuda" else None
-    models = build_matched(config, variants, device, frozen_dtype=frozen)
+    models = build_matched(config, variants, device, frozen_dtype(device, dtype))
     batch = make_batch(config).to(device)
     profiles, timelines = [], {}
     for variant in variants:

@@ -10,7 +10,7 @@ phase ends with a synchronisation, so that its wall time covers its kernels.
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +96,7 @@ def region_markers(model: nn.Module) -> Iterator[None]:
         post.remove()
 
 
-def phase_marker(device: str):
+def phase_marker(device: str) -> Callable[[str], AbstractContextManager[None]]:
     """`mark` for `train_step`: a named range, synchronised at its end on CUDA."""
 
     @contextmanager

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from mobius_core import plots
 from mobius_core.claims import MEMORY_CLAIM, TIME_CLAIM, Saving
-from mobius_core.markdown import flops, size, table
+from mobius_core.markdown import flops, number, size, table
 from mobius_core.outputs import write_atomic
 from mobius_core.runs import Run, case_key
 from mobius_core.tables import frame, memory_figure
@@ -91,8 +90,8 @@ def _claims_table(rows: pd.DataFrame, claims: pd.DataFrame) -> str:
                 "step time ms (IQR)": _time(r),
                 "FLOPs": flops(r.get("flops")),
                 "saved for backward": size(r.get("saved_bytes")),
-                "energy J": _number(r.get("energy_j"), "{:.1f}"),
-                "MFU": _number(r.get("mfu"), "{:.1%}"),
+                "energy J": number(r.get("energy_j"), "{:.1f}"),
+                "MFU": number(r.get("mfu"), "{:.1%}"),
                 "memory saving": f"{c['memory_saving']:+.2%}" if mine else "",
                 "vs 24%": c["memory_verdict"] if mine else "",
                 "time saving [95% CI]": c["time_text"] if mine else "",
@@ -106,10 +105,6 @@ def _time(r: pd.Series) -> str:
     if pd.isna(r.get("time_median_ms")):
         return ""
     return f"{r['time_median_ms']:.1f} ({r['time_iqr_ms']:.1f})"
-
-
-def _number(value: Any, fmt: str) -> str:
-    return "" if value is None or pd.isna(value) else fmt.format(value)
 
 
 def _predicted(rows: pd.DataFrame, predicted: pd.DataFrame) -> str:

@@ -17,11 +17,14 @@ from mobius_core.config import Config
 TRAIN_STEPS = 1000  # DDPM timesteps
 
 
-@lru_cache(maxsize=1)
-def alphas_cumprod(steps: int = TRAIN_STEPS) -> Tensor:
-    """Stable Diffusion's fixed "scaled linear" DDPM schedule: betas 0.00085 -> 0.012."""
+@lru_cache(maxsize=4)
+def alphas_cumprod(device: torch.device | str = "cpu", steps: int = TRAIN_STEPS) -> Tensor:
+    """Stable Diffusion's fixed "scaled linear" DDPM schedule: betas 0.00085 -> 0.012.
+
+    Cached per device, so that a step does not copy it to the GPU each time.
+    """
     betas = torch.linspace(0.00085**0.5, 0.012**0.5, steps, dtype=torch.float64) ** 2
-    return torch.cumprod(1.0 - betas, dim=0).float()  # (steps,)
+    return torch.cumprod(1.0 - betas, dim=0).float().to(device)  # (steps,)
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ def compute_loss(model: nn.Module, batch: Batch, dtype: torch.dtype = torch.floa
     `dtype` below float32 runs the model under autocast at that dtype (bf16 on CUDA).
     """
     device = batch.latents.device
-    acp = alphas_cumprod().to(device)[batch.timesteps].view(-1, 1, 1, 1, 1)  # (b, 1, 1, 1, 1)
+    acp = alphas_cumprod(device)[batch.timesteps].view(-1, 1, 1, 1, 1)  # (b, 1, 1, 1, 1)
     noisy = (acp.sqrt() * batch.latents + (1 - acp).sqrt() * batch.noise).to(batch.latents.dtype)
     autocast = torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else nullcontext()
     with autocast:
