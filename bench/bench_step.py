@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from mobius_core.runner import Case
+from mobius_core.run.runner import Case
 
 
 def test_step(benchmark, suite, case: Case, variant: str) -> None:

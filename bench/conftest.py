@@ -14,12 +14,12 @@ import pytest
 import torch
 from torch import nn
 
-from mobius_core.devices import frozen_dtype, resolve_device, resolve_dtype
-from mobius_core.matrix import Options, cases, variants
 from mobius_core.measure.environment import environment
-from mobius_core.runner import Case, CaseRun, release
-from mobius_core.runs import FAILED_KEY  # records of cases that ran out of memory or failed
-from mobius_core.variants import build_matched
+from mobius_core.models.variants import build_matched
+from mobius_core.report.runs import FAILED_KEY  # records of cases that ran out of memory or failed
+from mobius_core.run.matrix import Options, cases, variants
+from mobius_core.run.runner import Case, CaseRun, release
+from mobius_core.training.devices import frozen_dtype, resolve_device, resolve_dtype
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from mobius_core.config import PRESETS, Config, preset
-from mobius_core.devices import resolve_device, resolve_dtype
+from mobius_core.models.config import PRESETS, Config, preset
+from mobius_core.training.devices import resolve_device, resolve_dtype
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,8 +31,8 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def cmd_step(args: argparse.Namespace) -> int:
-    from mobius_core.markdown import table
-    from mobius_core.quickstep import quick_steps
+    from mobius_core.report.markdown import table
+    from mobius_core.run.quickstep import quick_steps
 
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
@@ -43,8 +43,8 @@ def cmd_step(args: argparse.Namespace) -> int:
 
 
 def cmd_dry_run(args: argparse.Namespace) -> int:
-    from mobius_core.dryrun import dry_run, format_dry_run
     from mobius_core.outputs import refuse_existing, write_new_json
+    from mobius_core.run.dryrun import dry_run, format_dry_run
 
     config = _config(args)
     variants = _variants(args.variants)
@@ -88,8 +88,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     import time
 
     from mobius_core.outputs import fill_new_folder
-    from mobius_core.report import write_report
-    from mobius_core.runs import load_all
+    from mobius_core.report.runs import load_all
+    from mobius_core.report.summary import write_report
 
     measured, predicted = load_all(args.runs)
     label = _slug(measured[0].gpu) if measured[0].gpu else "cpu"
@@ -107,7 +107,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     import time
 
     from mobius_core.outputs import fill_new_folder
-    from mobius_core.profile_report import write_profile
+    from mobius_core.run.profile_report import write_profile
 
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
@@ -130,8 +130,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from mobius_core.compare import compare, parse_tolerance
-    from mobius_core.runs import load
+    from mobius_core.report.compare import compare, parse_tolerance
+    from mobius_core.report.runs import load
 
     time_tol = parse_tolerance(args.time_tolerance, "time-tolerance")
     memory_tol = parse_tolerance(args.memory_tolerance, "memory-tolerance")
@@ -149,9 +149,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from mobius_core.baseline import deterministic_baseline
     from mobius_core.outputs import write_atomic
-    from mobius_core.runs import load
+    from mobius_core.report.baseline import deterministic_baseline
+    from mobius_core.report.runs import load
 
     if args.out.exists() and not args.replace:
         raise ValueError(f"{args.out}: exists already; pass --replace to refresh a baseline")
@@ -174,7 +174,7 @@ def _device_label(device: str) -> str:
 
 
 def _variants(text: str) -> list[str]:
-    from mobius_core.variants import VARIANTS
+    from mobius_core.models.variants import VARIANTS
 
     names = [v.strip() for v in text.split(",") if v.strip()]
     unknown = [v for v in names if v not in VARIANTS]
@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mobius_core.runner import is_oom
+    from mobius_core.run.runner import is_oom
 
     args = build_parser().parse_args(argv)
     try:

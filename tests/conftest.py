@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mobius_core.config import Config, preset
-from mobius_core.step import Batch, make_batch
-from mobius_core.variants import VARIANTS, build_matched
+from mobius_core.models.config import Config, preset
+from mobius_core.models.variants import VARIANTS, build_matched
+from mobius_core.training.step import Batch, make_batch
 
 
 @pytest.fixture(scope="session")

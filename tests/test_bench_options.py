@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mobius_core.matrix import CPU_SHAPES, Options, cases, variants
+from mobius_core.run.matrix import CPU_SHAPES, Options, cases, variants
 
 ROOT = Path(__file__).resolve().parents[1]
 

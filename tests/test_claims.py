@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from mobius_core.claims import FAIL, INCONCLUSIVE, PASS, Saving, verdict_interval, verdict_value
+from mobius_core.report.claims import (
+    FAIL,
+    INCONCLUSIVE,
+    PASS,
+    Saving,
+    verdict_interval,
+    verdict_value,
+)
 
 
 @pytest.mark.parametrize(

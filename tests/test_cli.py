@@ -56,7 +56,7 @@ def test_out_of_memory_is_one_line(
     def out_of_memory(*_: object) -> None:
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB\nmore")
 
-    monkeypatch.setattr("mobius_core.quickstep.quick_steps", out_of_memory)
+    monkeypatch.setattr("mobius_core.run.quickstep.quick_steps", out_of_memory)
     assert main(["step", "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mobius_core.clips import encode, moving_shapes
+from mobius_core.training.clips import encode, moving_shapes
 
 
 def test_clips_are_seeded_and_in_range() -> None:

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from mobius_core.config import PRESETS, preset
+from mobius_core.models.config import PRESETS, preset
 
 
 def test_sd15_preset_has_stable_diffusion_shapes() -> None:

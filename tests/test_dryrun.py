@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from mobius_core.cli import main
-from mobius_core.config import Config
-from mobius_core.dryrun import dry_run
-from mobius_core.variants import VARIANTS, build_unet, parameter_counts
+from mobius_core.models.config import Config
+from mobius_core.models.variants import VARIANTS, build_unet, parameter_counts
+from mobius_core.run.dryrun import dry_run
 
 
 def test_predictions_by_hand(tiny: Config) -> None:

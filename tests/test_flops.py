@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mobius_core.config import Config
 from mobius_core.measure.flops import count_step, cross_check, fvcore_forward
-from mobius_core.step import Batch, compute_loss
-from mobius_core.variants import VARIANTS, build_matched, build_unet
+from mobius_core.models.config import Config
+from mobius_core.models.variants import VARIANTS, build_matched, build_unet
+from mobius_core.training.step import Batch, compute_loss
 
 
 def _count(model: nn.Module, x: Tensor) -> tuple[int, int]:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mobius_core.config import Config, preset
-from mobius_core.step import Batch
-from mobius_core.variants import (
+from mobius_core.models.config import Config, preset
+from mobius_core.models.variants import (
     VARIANTS,
     build_unet,
     build_unet2d,
     load_spatial_weights,
     parameter_counts,
 )
+from mobius_core.training.step import Batch
 
 # -- hand-worked parameter counts (weights + biases; GroupNorm/LayerNorm have 2C) --
 CTX = 768

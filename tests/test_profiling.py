@@ -11,11 +11,18 @@ import pytest
 import torch
 
 from mobius_core.cli import main
-from mobius_core.config import preset
-from mobius_core.profile_report import timeline_plot
-from mobius_core.profiling import PHASES, REGIONS, STEP, phase_name, profile_variant, region_name
-from mobius_core.step import make_batch
-from mobius_core.variants import build_matched
+from mobius_core.models.config import preset
+from mobius_core.models.variants import build_matched
+from mobius_core.run.profile_report import timeline_plot
+from mobius_core.run.profiling import (
+    PHASES,
+    REGIONS,
+    STEP,
+    phase_name,
+    profile_variant,
+    region_name,
+)
+from mobius_core.training.step import make_batch
 
 CONFIG = preset("tiny", frames=2)
 

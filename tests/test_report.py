@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mobius_core.cli import main
-from mobius_core.compare import compare
-from mobius_core.runs import load
+from mobius_core.report.compare import compare
+from mobius_core.report.runs import load
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny-run.json"
 ALL_PLOTS = [
@@ -251,7 +251,7 @@ def test_report_of_a_gpu_like_run_judges_allocator_memory(tmp_path: Path) -> Non
 def test_memory_sweeps_mark_out_of_memory(tmp_path: Path) -> None:
     import pandas as pd
 
-    from mobius_core.plots import memory_sweeps
+    from mobius_core.report.plots import memory_sweeps
 
     rows = [
         {

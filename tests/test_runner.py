@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from mobius_core.runner import SCHEMA, Case, CaseRun
-from mobius_core.variants import VARIANTS, build_matched
+from mobius_core.models.variants import VARIANTS, build_matched
+from mobius_core.run.runner import SCHEMA, Case, CaseRun
 
 CASE = Case(
     "tiny", batch=1, frames=2, resolution=64, dtype="fp32", device="cpu", rounds=3, warmup=1

@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from mobius_core.config import Config
-from mobius_core.step import (
+from mobius_core.models.config import Config
+from mobius_core.models.variants import VARIANTS, build_matched, spatial_module
+from mobius_core.training.step import (
     Batch,
     alphas_cumprod,
     compute_loss,
@@ -16,7 +17,6 @@ from mobius_core.step import (
     make_optimizer,
     train_step,
 )
-from mobius_core.variants import VARIANTS, build_matched, spatial_module
 
 
 def test_schedule_is_stable_diffusions() -> None:

@@ -14,8 +14,8 @@ from typing import Any
 from torch import nn
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 
-from mobius_core.mobius import Bridge, Fusion
-from mobius_core.temporal import TemporalTransformer
+from mobius_core.models.mobius import Bridge, Fusion
+from mobius_core.models.temporal import TemporalTransformer
 
 SPATIAL, TEMPORAL, BRIDGES, OTHER = "spatial", "temporal", "bridges+fusion", "other"
 REGIONS = (SPATIAL, TEMPORAL, BRIDGES, OTHER)

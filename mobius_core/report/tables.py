@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from mobius_core.runs import Run, case_key
+from mobius_core.report.runs import Run, case_key
 
 CASE_COLUMNS = ["case", "preset", "batch", "frames", "resolution", "dtype", "device", "variant"]
 

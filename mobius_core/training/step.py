@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mobius_core.clips import encode, moving_shapes
-from mobius_core.config import Config
+from mobius_core.models.config import Config
+from mobius_core.training.clips import encode, moving_shapes
 
 TRAIN_STEPS = 1000  # DDPM timesteps
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mobius_core.runs import FAILED_KEY, Run
+from mobius_core.report.runs import FAILED_KEY, Run
 
 KEPT = ("schema", "case", "config", "status", "message", "shapes", "params", "saved")
 FLOP_FIELDS = ("total", "forward", "backward", "recomputed", "by_region", "convention")

@@ -8,14 +8,14 @@ from typing import Any
 import matplotlib.pyplot as plt
 import torch
 
-from mobius_core.config import Config
-from mobius_core.devices import frozen_dtype
-from mobius_core.markdown import size, table
+from mobius_core.models.config import Config
+from mobius_core.models.variants import build_matched
 from mobius_core.outputs import write_atomic
-from mobius_core.plots import save_figure
-from mobius_core.profiling import LAUNCH_BOUND_BELOW, PHASES, VariantProfile, profile_variant
-from mobius_core.step import make_batch
-from mobius_core.variants import build_matched
+from mobius_core.report.markdown import size, table
+from mobius_core.report.plots import save_figure
+from mobius_core.run.profiling import LAUNCH_BOUND_BELOW, PHASES, VariantProfile, profile_variant
+from mobius_core.training.devices import frozen_dtype
+from mobius_core.training.step import make_batch
 
 PHASE_COLOURS = {"forward": "tab:blue", "backward": "tab:orange", "optimizer": "tab:green"}
 

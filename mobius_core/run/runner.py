@@ -18,15 +18,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from mobius_core.config import Config, preset
-from mobius_core.devices import DTYPES, synchronize
 from mobius_core.measure import efficiency, energy, flops, memory, nvml
 from mobius_core.measure.environment import environment
 from mobius_core.measure.saved import SavedTracker
 from mobius_core.measure.stats import ratio_of_medians
 from mobius_core.measure.timing import StepTimer, TimeResult
-from mobius_core.step import Batch, compute_loss, make_batch, make_optimizer, train_step
-from mobius_core.variants import parameter_counts
+from mobius_core.models.config import Config, preset
+from mobius_core.models.variants import parameter_counts
+from mobius_core.training.devices import DTYPES, synchronize
+from mobius_core.training.step import Batch, compute_loss, make_batch, make_optimizer, train_step
 
 SCHEMA = "mobius-bench/1"
 BASELINE = "serial"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mobius_core.layers import Attention, FeedForward
+from mobius_core.models.layers import Attention, FeedForward
 
 
 class ResBlock2D(nn.Module):

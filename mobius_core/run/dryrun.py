@@ -14,11 +14,11 @@ from typing import Any
 
 import torch
 
-from mobius_core.config import Config
 from mobius_core.measure.flops import count_step
 from mobius_core.measure.saved import SavedTracker
-from mobius_core.step import compute_loss, make_batch
-from mobius_core.variants import build_unet, parameter_counts
+from mobius_core.models.config import Config
+from mobius_core.models.variants import build_unet, parameter_counts
+from mobius_core.training.step import compute_loss, make_batch
 
 FP32 = 4  # bytes
 

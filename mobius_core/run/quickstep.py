@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from mobius_core.config import Config
-from mobius_core.devices import frozen_dtype
 from mobius_core.measure.timing import StepTimer
-from mobius_core.step import make_batch, make_optimizer, train_step
-from mobius_core.variants import VARIANTS, build_matched, parameter_counts
+from mobius_core.models.config import Config
+from mobius_core.models.variants import VARIANTS, build_matched, parameter_counts
+from mobius_core.training.devices import frozen_dtype
+from mobius_core.training.step import make_batch, make_optimizer, train_step
 
 
 def quick_steps(config: Config, device: str, dtype: torch.dtype) -> list[dict[str, object]]:

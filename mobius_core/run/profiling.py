@@ -22,14 +22,14 @@ from torch.autograd.profiler import record_function
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.profiler import ProfilerActivity, profile
 
-from mobius_core.devices import synchronize
-from mobius_core.layers import Downsample, TimestepEmbedding, Upsample
 from mobius_core.measure.saved import SavedTracker
-from mobius_core.mobius import Bridge, Fusion
-from mobius_core.spatial import ResBlock2D, SpatialTransformer
-from mobius_core.step import Batch, compute_loss, make_optimizer, train_step
-from mobius_core.temporal import TemporalTransformer
-from mobius_core.unet import UNet
+from mobius_core.models.layers import Downsample, TimestepEmbedding, Upsample
+from mobius_core.models.mobius import Bridge, Fusion
+from mobius_core.models.spatial import ResBlock2D, SpatialTransformer
+from mobius_core.models.temporal import TemporalTransformer
+from mobius_core.models.unet import UNet
+from mobius_core.training.devices import synchronize
+from mobius_core.training.step import Batch, compute_loss, make_optimizer, train_step
 
 PHASES = ("forward", "backward", "optimizer")
 REGIONS = ("spatial", "temporal", "bridges", "fusion")

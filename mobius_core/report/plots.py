@@ -12,9 +12,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from mobius_core.claims import MEMORY_CLAIM, TIME_CLAIM
 from mobius_core.outputs import write_bytes_atomic
-from mobius_core.tables import memory_figure
+from mobius_core.report.claims import MEMORY_CLAIM, TIME_CLAIM
+from mobius_core.report.tables import memory_figure
 
 GIB = 2**30
 COLOURS = {"serial": "tab:blue", "serial-ckpt": "tab:orange", "mobius": "tab:green"}

@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mobius_core.config import Config
-from mobius_core.temporal import TemporalTransformer
-from mobius_core.unet import Position, UNet, fold_frames, unfold_frames
+from mobius_core.models.config import Config
+from mobius_core.models.temporal import TemporalTransformer
+from mobius_core.models.unet import Position, UNet, fold_frames, unfold_frames
 
 
 class Bridge(nn.Module):

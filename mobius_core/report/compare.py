@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mobius_core.markdown import table
 from mobius_core.measure.stats import ratio_of_medians
-from mobius_core.runs import Run, case_key
-from mobius_core.tables import figure
+from mobius_core.report.markdown import table
+from mobius_core.report.runs import Run, case_key
+from mobius_core.report.tables import figure
 
 DETERMINISTIC = (
     "flops",

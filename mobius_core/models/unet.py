@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from mobius_core.config import Config
-from mobius_core.layers import Downsample, TimestepEmbedding, Upsample
-from mobius_core.spatial import ResBlock2D, SpatialTransformer
-from mobius_core.temporal import TemporalTransformer
+from mobius_core.models.config import Config
+from mobius_core.models.layers import Downsample, TimestepEmbedding, Upsample
+from mobius_core.models.spatial import ResBlock2D, SpatialTransformer
+from mobius_core.models.temporal import TemporalTransformer
 
 Tap = Callable[[Tensor], None]  # receives a trunk feature ((b f), c, h, w)
 

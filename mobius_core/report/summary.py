@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from mobius_core import plots
-from mobius_core.claims import MEMORY_CLAIM, TIME_CLAIM, Saving
-from mobius_core.markdown import flops, number, size, table
 from mobius_core.outputs import write_atomic
-from mobius_core.runs import Run, case_key
-from mobius_core.tables import frame, memory_figure
+from mobius_core.report import plots
+from mobius_core.report.claims import MEMORY_CLAIM, TIME_CLAIM, Saving
+from mobius_core.report.markdown import flops, number, size, table
+from mobius_core.report.runs import Run, case_key
+from mobius_core.report.tables import frame, memory_figure
 
 BASELINE, CANDIDATE = "serial", "mobius"
 

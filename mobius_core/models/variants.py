@@ -7,10 +7,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from mobius_core.config import Config
-from mobius_core.mobius import Fusion, MobiusUNet, TemporalBranch
-from mobius_core.temporal import TemporalTransformer
-from mobius_core.unet import UNet
+from mobius_core.models.config import Config
+from mobius_core.models.mobius import Fusion, MobiusUNet, TemporalBranch
+from mobius_core.models.temporal import TemporalTransformer
+from mobius_core.models.unet import UNet
 
 # The module types that train; everything else is the frozen text-to-image model.
 TRAINABLE = (TemporalTransformer, TemporalBranch, Fusion)

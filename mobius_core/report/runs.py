@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mobius_core.runner import SCHEMA
+from mobius_core.run.runner import SCHEMA
 
 DRY_RUN_SCHEMA = "mobius-bench-dryrun/1"
 FAILED_KEY = "mobius_failed_records"

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mobius_core.config import VAE_FACTOR
+from mobius_core.models.config import VAE_FACTOR
 
 LATENT_SCALE = 0.18215  # Stable Diffusion's latent scaling factor
 

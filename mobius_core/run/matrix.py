@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import product
 
-from mobius_core.runner import Case
-from mobius_core.variants import VARIANTS
+from mobius_core.models.variants import VARIANTS
+from mobius_core.run.runner import Case
 
 # (preset, batch, frames, resolution)
 CPU_SHAPES = [
@@ -76,7 +76,7 @@ def _values(shapes: list[tuple[str, int, int, int]], preset: str, index: int) ->
 
 
 def _preset_shape(name: str) -> tuple[str, int, int, int]:
-    from mobius_core.config import preset
+    from mobius_core.models.config import preset
 
     c = preset(name)
     return (name, c.batch, c.frames, c.resolution)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from mobius_core.layers import Attention, FeedForward, sinusoids
+from mobius_core.models.layers import Attention, FeedForward, sinusoids
 
 
 class TemporalAttentionBlock(nn.Module):
