@@ -1,0 +1,275 @@
+"""Every tracker's result as a plain dataclass: what a record holds. Imports no torch.
+
+A figure that cannot be measured is None, never zero, and `absent` says why. A field's
+metadata tells every reader how to treat it, so that adding a figure means adding a field:
+- `column`: its name in the flat table (a dict field's keys are appended: `saved_temporal`);
+  no column, not tabled;
+- `unit`: bytes, ms, flop, J, W, ratio, count or text;
+- `compare`: `exact` (deterministic: any change regresses and the CI baseline keeps it),
+  `memory` (within the memory tolerance on the same machine) or `time` (by the bootstrap
+  interval of the samples); no `compare`, not compared.
+"""
+
+from __future__ import annotations
+
+import statistics
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from typing import Any, TypeVar
+
+R = TypeVar("R", bound="Result")
+EXACT, MEMORY, TIME = "exact", "memory", "time"
+
+
+class RecordError(ValueError):
+    """A record or result that does not have the shape its schema promises."""
+
+
+def figure(unit: str, column: str | None = None, compare: str | None = None) -> Any:
+    """A figure field: absent (None) until measured."""
+    return field(default=None, metadata={"unit": unit, "column": column, "compare": compare})
+
+
+@dataclass
+class Result:
+    """Base of every tracker's result; serialises to plain JSON and back, checked."""
+
+    absent: dict[str, str] = field(default_factory=dict, kw_only=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON; absent (None) fields and empty maps left out."""
+        plain = {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        return {k: v for k, v in plain.items() if v is not None and v != {}}
+
+    @classmethod
+    def from_dict(cls: type[R], data: Any, where: str = "") -> R:
+        """The result `data` describes; RecordError names the first field that is wrong."""
+        return build(cls, data, where or cls.__name__)
+
+    def columns(self, prefix: str = "") -> dict[str, tuple[Any, dict[str, Any]]]:
+        """Column name -> (value, field metadata) for every tabled field, present or not."""
+        out: dict[str, tuple[Any, dict[str, Any]]] = {}
+        for f in fields(self):
+            column, value = f.metadata.get("column"), getattr(self, f.name)
+            if isinstance(value, Result):
+                out.update(value.columns())
+            elif column and isinstance(value, dict):
+                for key, inner in _flatten(value, column).items():
+                    out[key] = (inner, dict(f.metadata))
+            elif column:
+                out[prefix + column] = (value, dict(f.metadata))
+        return out
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _flatten(value: dict[str, Any], prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, inner in value.items():
+        if isinstance(inner, dict):
+            out.update(_flatten(inner, f"{prefix}_{key}"))
+        else:
+            out[f"{prefix}_{key}"] = inner
+    return out
+
+
+D = TypeVar("D")
+
+
+def build(cls: type[D], data: Any, where: str) -> D:
+    """The dataclass `cls` from plain JSON `data`, each field's type checked."""
+    if not isinstance(data, dict):
+        raise RecordError(f"{where}: expected an object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name not in data:
+            if f.default is MISSING and f.default_factory is MISSING and f.init:
+                raise RecordError(f"{where}.{f.name}: missing")
+            continue
+        values[f.name] = check(data[f.name], hints[f.name], f"{where}.{f.name}")
+    try:
+        return cls(**values)
+    except RecordError as error:
+        raise RecordError(f"{where}.{error}") from None
+
+
+def check(value: Any, hint: Any, where: str) -> Any:
+    """`value` if it has the type `hint` names (Results are rebuilt), else RecordError."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return check(value, inner[0], where) if len(inner) == 1 else value
+    if hint is Any:
+        return value
+    if isinstance(hint, type) and is_dataclass(hint):
+        return (
+            hint.from_dict(value, where)
+            if hasattr(hint, "from_dict")
+            else build(hint, value, where)
+        )
+    if origin is list:
+        if not isinstance(value, list):
+            raise RecordError(f"{where}: expected a list, got {type(value).__name__}")
+        return [check(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise RecordError(f"{where}: expected an object, got {type(value).__name__}")
+        return {str(k): check(v, args[1], f"{where}.{k}") for k, v in value.items()}
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise RecordError(f"{where}: expected a number, got {type(value).__name__}")
+        return value
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise RecordError(f"{where}: expected a whole number, got {type(value).__name__}")
+    if hint in (str, bool) and not isinstance(value, hint):
+        raise RecordError(f"{where}: expected {hint.__name__}, got {type(value).__name__}")
+    return value
+
+
+@dataclass
+class ParamCounts(Result):
+    trainable: int | None = figure("count", "params_trainable", EXACT)
+    frozen: int | None = figure("count", "params_frozen", EXACT)
+    total: int | None = figure("count", "params_total", EXACT)
+
+
+@dataclass
+class TimeResult(Result):
+    """Per-step times in milliseconds: a summary and the raw samples."""
+
+    method: str = ""
+    samples_ms: list[float] | None = None
+    median_ms: float | None = figure("ms", "time_median_ms", TIME)
+    q1_ms: float | None = figure("ms", "time_q1_ms")
+    q3_ms: float | None = figure("ms", "time_q3_ms")
+    iqr_ms: float | None = figure("ms", "time_iqr_ms")
+    cv: float | None = figure("ratio", "time_cv")  # standard deviation / mean
+    min_ms: float | None = figure("ms", "time_min_ms")
+    max_ms: float | None = figure("ms", "time_max_ms")
+
+    @classmethod
+    def from_samples(cls, samples_ms: list[float], method: str) -> TimeResult:
+        if not samples_ms:
+            raise ValueError("time: no samples")
+        q1, median, q3 = _quartiles(samples_ms)
+        mean = statistics.fmean(samples_ms)
+        spread = statistics.pstdev(samples_ms) if len(samples_ms) > 1 else 0.0
+        return cls(
+            method=method,
+            samples_ms=list(samples_ms),
+            median_ms=median,
+            q1_ms=q1,
+            q3_ms=q3,
+            iqr_ms=q3 - q1,
+            cv=spread / mean if mean > 0 else 0.0,
+            min_ms=min(samples_ms),
+            max_ms=max(samples_ms),
+        )
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    """Quartiles by linear interpolation (numpy's default), exact for one value."""
+    if len(values) == 1:
+        return values[0], values[0], values[0]
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+@dataclass
+class LeakResult(Result):
+    """Memory held after the step that was not held before it, and autograd nodes left."""
+
+    status: str = "ok"  # ok or leak
+    bytes: int | None = figure("bytes", "leak_bytes")
+    graph_alive: bool | None = None  # the step's autograd graph outlived the step
+    method: str | None = None
+
+
+@dataclass
+class MemoryResult(Result):
+    """Peak memory of one step, by two methods, and what was resident before it."""
+
+    resident_before: int | None = figure("bytes", "mem_resident_before")
+    peak_allocated: int | None = figure("bytes", "peak_allocated", MEMORY)
+    peak_allocated_samples: list[int] | None = None  # one per memory pass
+    peak_reserved: int | None = figure("bytes", "peak_reserved", MEMORY)
+    nvml_before: int | None = figure("bytes", "nvml_before")
+    nvml_peak: int | None = figure("bytes", "nvml_peak")
+    nvml_after: int | None = figure("bytes", "nvml_after")
+    nvml_process: int | None = figure("bytes", "nvml_process")  # this process's own use
+    nvml_method: str | None = None
+    # resident: parameters (with buffers), optimizer, batch; the step's: gradients, saved, rest
+    breakdown: dict[str, int] | None = figure("bytes", "mem")
+    leak: LeakResult | None = None
+    isolation: str | None = None  # how the pass was kept apart from other variants
+
+
+@dataclass
+class SavedResult(Result):
+    """Bytes saved for backward in one forward, deduplicated by storage, by region."""
+
+    bytes: int | None = figure("bytes", "saved_bytes", EXACT)
+    tensors: int | None = figure("count", "saved_tensors")  # distinct storages
+    by_region: dict[str, int] | None = figure("bytes", "saved")
+    allocator_bytes: int | None = figure("bytes", "saved_allocator")  # CUDA cross-check
+
+
+@dataclass
+class FlopsResult(Result):
+    total: int | None = figure("flop", "flops", EXACT)
+    forward: int | None = figure("flop", "flops_forward", EXACT)
+    backward: int | None = figure("flop", "flops_backward", EXACT)  # recomputation included
+    recomputed: int | None = figure("flop", "flops_recomputed", EXACT)
+    by_region: dict[str, dict[str, int]] | None = figure("flop", "flops")  # phase -> region
+    fvcore_forward: int | None = figure("flop", "fvcore_forward")
+    fvcore_agreement: float | None = figure("ratio", "fvcore_agreement")
+    note: str | None = None  # why the two disagree, where they do
+    convention: str = ""
+
+
+@dataclass
+class EnergyResult(Result):
+    joules_per_step: float | None = figure("J", "energy_j")  # median over timed steps
+    samples_j: list[float] | None = None
+    method: str | None = None
+    power_watts: float | None = figure("W", "power_w")
+    power_joules_per_step: float | None = figure("J", "energy_power_j")
+    power_method: str | None = None
+
+
+@dataclass
+class EfficiencyResult(Result):
+    mfu: float | None = figure("ratio", "mfu")  # model FLOPs, recomputation left out
+    hfu: float | None = figure("ratio", "hfu")  # hardware FLOPs, recomputation included
+    achieved_tflops: float | None = figure("TFLOP/s", "achieved_tflops")
+    peak_tflops: float | None = None
+    peak_source: str | None = None
+
+
+@dataclass
+class OverheadResult(Result):
+    tracker_ms_per_step: float | None = figure("ms", "overhead_ms")
+    fraction_of_step: float | None = figure("ratio", "overhead_fraction")
+    method: str = "host time spent reading trackers around each timed step"
+
+
+@dataclass
+class RatioResult(Result):
+    """A variant's median over the baseline's, with a bootstrap interval."""
+
+    ratio: float | None = figure("ratio", "time_ratio")
+    low: float | None = figure("ratio", "time_ratio_low")
+    high: float | None = figure("ratio", "time_ratio_high")
+    method: str | None = None
