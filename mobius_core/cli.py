@@ -43,14 +43,14 @@ def cmd_step(args: argparse.Namespace) -> int:
 
 
 def cmd_dry_run(args: argparse.Namespace) -> int:
-    from mobius_core.outputs import refuse_existing, write_new_json
+    from mobius_core.outputs import check_new_file, write_new_json
     from mobius_core.run.dryrun import dry_run, format_dry_run
 
     config = _config(args)
     variants = _variants(args.variants)
     dtype = resolve_dtype(args.dtype, "cuda")  # predictions are for a GPU run
     if args.json is not None:
-        refuse_existing(args.json)  # before the work, not after it
+        check_new_file(args.json)  # before the work, not after it
     result = dry_run(config, variants, dtype)
     print(
         f"# dry run (meta device): {config.name}, batch {config.batch}, {config.frames} frames,"
@@ -85,7 +85,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    import time
 
     from mobius_core.outputs import fill_new_folder
     from mobius_core.report.runs import load_all
@@ -93,18 +92,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     measured, predicted = load_all(args.runs)
     label = _slug(measured[0].gpu) if measured[0].gpu else "cpu"
-    out = args.out or Path("reports/runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-report"
-    try:
-        files = fill_new_folder(out, lambda folder: write_report(measured, predicted, folder))
-    except (KeyError, TypeError, IndexError) as error:
-        message = f"{args.runs[0]}: malformed record ({type(error).__name__}: {error})"
-        raise ValueError(message) from None
+    files: list[str] = []
+    out = fill_new_folder(
+        lambda folder: files.extend(write_report(measured, predicted, folder)),
+        args.out,
+        f"{label}-report",
+    )
     print(f"# report: {out}/ ({', '.join(files)})")
     return 0
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    import time
 
     from mobius_core.outputs import fill_new_folder
     from mobius_core.run.profile_report import write_profile
@@ -117,13 +115,13 @@ def cmd_profile(args: argparse.Namespace) -> int:
         raise ValueError(
             f"steps: need at least 1 step and no negative warm-up ({args.steps}, {args.warmup})"
         )
-    label = _device_label(device)
-    out = args.out or Path("reports/runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-profile"
-    files = fill_new_folder(
-        out,
-        lambda folder: write_profile(
-            config, variants, device, dtype, args.steps, args.warmup, folder
+    files: list[str] = []
+    out = fill_new_folder(
+        lambda folder: files.extend(
+            write_profile(config, variants, device, dtype, args.steps, args.warmup, folder)
         ),
+        args.out,
+        f"{_device_label(device)}-profile",
     )
     print(f"# profile: {out}/ ({', '.join(files)})")
     return 0

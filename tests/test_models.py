@@ -129,7 +129,7 @@ def test_initial_variant_is_the_per_frame_2d_unet(tiny: Config, batch: Batch, va
     torch.manual_seed(0)
     unet2d = build_unet2d(tiny)
     model = build_unet(tiny, variant)
-    load_spatial_weights(model, unet2d.state_dict())
+    load_spatial_weights(model, variant, unet2d.state_dict())
     with torch.no_grad():
         expected = torch.stack(  # the 2D UNet on each frame alone
             [
@@ -146,7 +146,7 @@ def test_initial_variant_is_the_per_frame_2d_unet(tiny: Config, batch: Batch, va
 def test_2d_state_dict_loads_under_the_same_names(tiny: Config, variant: str) -> None:
     unet2d = build_unet2d(tiny)
     model = build_unet(tiny, variant)
-    load_spatial_weights(model, unet2d.state_dict())
+    load_spatial_weights(model, variant, unet2d.state_dict())
     spatial = model.trunk if variant == "mobius" else model
     loaded = spatial.state_dict()
     for name, weight in unet2d.state_dict().items():
@@ -163,10 +163,10 @@ def test_foreign_state_dict_is_refused(tiny: Config) -> None:
     weights = build_unet2d(tiny).state_dict()
     weights["not.a.layer"] = torch.zeros(1)
     with pytest.raises(ValueError, match=r"^state dict: keys the model lacks: \['not.a.layer'\]"):
-        load_spatial_weights(model, weights)
+        load_spatial_weights(model, "serial", weights)
     del weights["not.a.layer"], weights["conv_in.weight"]
     with pytest.raises(ValueError, match=r"^state dict: frozen weights missing: \['conv_in.w"):
-        load_spatial_weights(model, weights)
+        load_spatial_weights(model, "serial", weights)
 
 
 def test_unknown_variant_is_named(tiny: Config) -> None:

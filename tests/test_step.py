@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from mobius_core.models.config import Config
-from mobius_core.models.variants import VARIANTS, build_matched, spatial_module
+from mobius_core.models.variants import VARIANTS, build_matched, spec
 from mobius_core.training.step import (
     Batch,
     alphas_cumprod,
@@ -82,7 +82,7 @@ def _saves_inside(model: nn.Module, inner: nn.Module, batch: Batch) -> tuple[int
 
 
 def test_mobius_saves_nothing_inside_the_trunk(models: dict[str, nn.Module], batch: Batch) -> None:
-    inside, total = _saves_inside(models["mobius"], spatial_module(models["mobius"]), batch)
+    inside, total = _saves_inside(models["mobius"], spec("mobius").spatial(models["mobius"]), batch)
     assert inside == 0 and total > 0
     # the same probe does see what the serial model saves in its spatial layers
     serial = models["serial"]

@@ -18,11 +18,13 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, TypeVar
 
+from mobius_core.errors import BadInput
+
 R = TypeVar("R", bound="Result")
 EXACT, MEMORY, TIME = "exact", "memory", "time"
 
 
-class RecordError(ValueError):
+class RecordError(BadInput):
     """A record or result that does not have the shape its schema promises."""
 
 

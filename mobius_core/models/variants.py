@@ -3,23 +3,82 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from mobius_core.errors import BadInput
 from mobius_core.models.config import Config
 from mobius_core.models.mobius import Fusion, MobiusUNet, TemporalBranch
 from mobius_core.models.temporal import TemporalTransformer
 from mobius_core.models.unet import UNet
 
-# The module types that train; everything else is the frozen text-to-image model.
-TRAINABLE = (TemporalTransformer, TemporalBranch, Fusion)
 
-VARIANTS: dict[str, Callable[[Config], nn.Module]] = {
-    "serial": lambda c: UNet(c, temporal=True),
-    "serial-ckpt": lambda c: UNet(c, temporal=True, checkpoint=True),
-    "mobius": MobiusUNet,
-}
+@dataclass(frozen=True)
+class VariantSpec:
+    """Everything every layer needs to know of one variant, declared once."""
+
+    name: str
+    build: Callable[[Config], nn.Module]  # the model, all weights trainable
+    label: str  # for reports
+    colour: str  # matplotlib colour, the same in every plot
+    trains: tuple[type[nn.Module], ...]  # module classes that train; the rest is frozen
+    baseline: bool = False  # the variant every other is set against
+    spatial: Callable[[nn.Module], nn.Module] = lambda model: model  # holds the 2D weights
+
+
+VARIANTS: dict[str, VariantSpec] = {}
+
+
+def register(spec: VariantSpec) -> VariantSpec:
+    """Add a variant: every command, the suite and the report then know it."""
+    if spec.baseline and any(s.baseline for s in VARIANTS.values() if s.name != spec.name):
+        raise ValueError(f"variant {spec.name}: there is already a baseline variant")
+    VARIANTS[spec.name] = spec
+    return spec
+
+
+register(
+    VariantSpec(
+        "serial",
+        lambda c: UNet(c, temporal=True),
+        "serial (AnimateDiff order)",
+        "tab:blue",
+        (TemporalTransformer,),
+        baseline=True,
+    )
+)
+register(
+    VariantSpec(
+        "serial-ckpt",
+        lambda c: UNet(c, temporal=True, checkpoint=True),
+        "serial, activation checkpointing",
+        "tab:orange",
+        (TemporalTransformer,),
+    )
+)
+register(
+    VariantSpec(
+        "mobius",
+        MobiusUNet,
+        "mobius (parallel branch)",
+        "tab:green",
+        (TemporalBranch, Fusion),
+        spatial=lambda model: model.trunk,
+    )
+)
+
+
+def spec(variant: str) -> VariantSpec:
+    """The spec of `variant`; an unknown name is bad input."""
+    if variant not in VARIANTS:
+        raise BadInput(f"variant: unknown variant {variant!r}; choose from {list(VARIANTS)}")
+    return VARIANTS[variant]
+
+
+def baseline_name() -> str:
+    return next(s.name for s in VARIANTS.values() if s.baseline)
 
 
 def build_unet2d(config: Config) -> UNet:
@@ -38,13 +97,12 @@ def build_unet(
     Only the temporal modules, and in mobius the bridges and fusion, keep
     `requires_grad`; they stay in float32.
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"variant: unknown variant {variant!r}; choose from {list(VARIANTS)}")
+    variant_spec = spec(variant)
     with torch.device(device or "cpu"):
-        model = VARIANTS[variant](config)
+        model = variant_spec.build(config)
     model.requires_grad_(False)
     for module in model.modules():
-        if isinstance(module, TRAINABLE):
+        if isinstance(module, variant_spec.trains):
             module.requires_grad_(True)
     if frozen_dtype is not None:
         hold_frozen_in(model, frozen_dtype)
@@ -58,17 +116,14 @@ def hold_frozen_in(model: nn.Module, dtype: torch.dtype) -> None:
             param.data = param.data.to(dtype)
 
 
-def spatial_module(model: nn.Module) -> nn.Module:
-    """The module holding the spatial (2D) layers under the 2D UNet's names."""
-    return model.trunk if isinstance(model, MobiusUNet) else model
-
-
-def load_spatial_weights(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
+def load_spatial_weights(
+    model: nn.Module, variant: str, state_dict: dict[str, torch.Tensor]
+) -> None:
     """Load a 2D UNet's state dict into a variant's spatial layers, under the same names.
 
     Every 2D weight must be used, and the only weights left untouched are trainable ones.
     """
-    target = spatial_module(model)
+    target = spec(variant).spatial(model)
     result = target.load_state_dict(state_dict, strict=False)
     if result.unexpected_keys:
         raise ValueError(f"state dict: keys the model lacks: {result.unexpected_keys[:3]}")
@@ -105,7 +160,7 @@ def build_matched(
     for variant in variants:
         torch.manual_seed(seed + 1)
         model = build_unet(config, variant, device)
-        load_spatial_weights(model, weights)
+        load_spatial_weights(model, variant, weights)
         if frozen_dtype is not None:
             hold_frozen_in(model, frozen_dtype)
         models[variant] = model
