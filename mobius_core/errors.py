@@ -9,3 +9,12 @@ from __future__ import annotations
 
 class BadInput(ValueError):
     """Input the user gave that cannot be used; its message is one line naming what."""
+
+
+def is_oom(error: BaseException) -> bool:
+    """Whether `error` is the device running out of memory (CUDA or host), without torch."""
+    text = str(error)
+    return type(error).__name__ == "OutOfMemoryError" or (
+        isinstance(error, RuntimeError)
+        and ("out of memory" in text or "can't allocate memory" in text)
+    )

@@ -36,8 +36,8 @@ def test_bad_input_is_one_line_and_exit_2(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["step", "--frames", "abc"], "mobius-bench step: argument --frames: invalid int value"),
-        (["launch"], "mobius-bench: argument command: invalid choice: 'launch'"),
+        (["step", "--frames", "abc"], "mobius-bench step: error: argument --frames: invalid int"),
+        (["launch"], "mobius-bench: error: argument COMMAND: invalid choice: 'launch'"),
     ],
 )
 def test_usage_errors_are_one_line(
@@ -47,7 +47,40 @@ def test_usage_errors_are_one_line(
         main(argv)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"mobius-bench: error: {message}") and err.count("\n") == 1
+    assert err.startswith(message) and err.count("\n") == 1
+    assert err.count("error:") == 1  # the prefix is not doubled
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("mobius-bench 0.")
+
+
+def test_a_negative_value_reaches_the_option_check(capsys: pytest.CaptureFixture[str]) -> None:
+    """`-5%` is a value to refuse in our words, not an unknown option to argparse."""
+    assert main(["compare", "a.json", "b.json", "--time-tolerance", "-5%"]) == 2
+    assert "time-tolerance: must not be negative" in capsys.readouterr().err
+
+
+def test_help_shows_defaults_and_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["dry-run", "--help"])
+    out = capsys.readouterr().out
+    assert "(default: sd15)" in out and "example:\n  mobius-bench dry-run" in out
+
+
+def test_duplicate_variants_collapse_with_a_note(capsys: pytest.CaptureFixture[str]) -> None:
+    from mobius_core.options import variants
+
+    assert variants("serial,mobius,serial") == ["serial", "mobius"]
+    assert "repeated values dropped" in capsys.readouterr().err
+
+
+def test_fp16_on_cpu_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["step", "--device", "cpu", "--dtype", "fp16"]) == 2
+    assert "fp16 runs on CUDA only" in capsys.readouterr().err
 
 
 def test_out_of_memory_is_one_line(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+from mobius_core.errors import BadInput
+
 VAE_FACTOR = 8  # pixels per latent cell of the Stable Diffusion VAE
 
 
@@ -57,7 +59,7 @@ class Config:
         """The same model at another clip shape (batch, frames, resolution); validated."""
         unknown = set(shape) - {"batch", "frames", "resolution"}
         if unknown:
-            raise ValueError(f"with_shape: unknown shape field(s) {sorted(unknown)}")
+            raise BadInput(f"with_shape: unknown shape field(s) {sorted(unknown)}")
         return replace(self, **shape)
 
     def to_dict(self) -> dict[str, object]:
@@ -65,11 +67,11 @@ class Config:
 
 
 def _fail(field: str, rule: str) -> None:
-    raise ValueError(f"{field}: {rule}")
+    raise BadInput(f"{field}: {rule}")
 
 
 def validate(c: Config) -> None:
-    """Raise ValueError naming the first field that breaks a rule, and the rule."""
+    """Raise BadInput naming the first field that breaks a rule, and the rule."""
     if not c.block_channels:
         _fail("block_channels", "must name at least one level")
     positive = {
@@ -173,5 +175,5 @@ PRESETS: dict[str, Config] = {
 def preset(name: str, **shape: int) -> Config:
     """A preset by name, optionally at another clip shape."""
     if name not in PRESETS:
-        raise ValueError(f"preset: unknown preset {name!r}; choose from {sorted(PRESETS)}")
+        raise BadInput(f"preset: unknown preset {name!r}; choose from {sorted(PRESETS)}")
     return PRESETS[name].with_shape(**shape) if shape else PRESETS[name]

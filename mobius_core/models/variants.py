@@ -126,11 +126,11 @@ def load_spatial_weights(
     target = spec(variant).spatial(model)
     result = target.load_state_dict(state_dict, strict=False)
     if result.unexpected_keys:
-        raise ValueError(f"state dict: keys the model lacks: {result.unexpected_keys[:3]}")
+        raise BadInput(f"state dict: keys the model lacks: {result.unexpected_keys[:3]}")
     params = dict(target.named_parameters())
     frozen_missing = [k for k in result.missing_keys if k in params and not params[k].requires_grad]
     if frozen_missing:
-        raise ValueError(f"state dict: frozen weights missing: {frozen_missing[:3]}")
+        raise BadInput(f"state dict: frozen weights missing: {frozen_missing[:3]}")
 
 
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:

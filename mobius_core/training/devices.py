@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from mobius_core.errors import BadInput
+
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -16,9 +18,9 @@ def resolve_device(name: str) -> str:
     if name == "auto":
         return best_device()
     if name not in ("cpu", "cuda"):
-        raise ValueError(f"device: unknown device {name!r}; choose auto, cpu or cuda")
+        raise BadInput(f"device: unknown device {name!r}; choose auto, cpu or cuda")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: cuda was asked for but no CUDA GPU is present")
+        raise BadInput("device: cuda was asked for but no CUDA GPU is present")
     return name
 
 
@@ -27,7 +29,7 @@ def resolve_dtype(name: str, device: str) -> torch.dtype:
     if name == "auto":
         return torch.bfloat16 if device == "cuda" else torch.float32
     if name not in DTYPES:
-        raise ValueError(f"dtype: unknown dtype {name!r}; choose auto or one of {list(DTYPES)}")
+        raise BadInput(f"dtype: unknown dtype {name!r}; choose auto or one of {list(DTYPES)}")
     return DTYPES[name]
 
 
