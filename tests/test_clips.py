@@ -29,3 +29,11 @@ def test_encode_pools_to_latent_shape() -> None:
     assert latents[..., 1:, :].abs().max() == 0 and latents[..., :, 1:].abs().max() == 0
     assert latents[..., 0, 0].abs().max() > 0
     assert torch.equal(latents[:, :, 0], latents[:, :, 1])
+
+
+def test_latents_are_multiplied_by_stable_diffusions_scale() -> None:
+    """An all-white clip pools to (1, 1, 1) in every cell; the fixed projection is
+    orthonormal, so each latent vector's length is 0.18215 x sqrt(3) = 0.31549."""
+    latents = encode(torch.ones(1, 3, 2, 16, 16))  # (1, 4, 2, 2, 2)
+    lengths = latents.square().sum(dim=1).sqrt()  # (1, 2, 2, 2): one per cell
+    assert torch.allclose(lengths, torch.full_like(lengths, 0.31549), atol=1e-5)

@@ -1,5 +1,5 @@
-"""Bytes saved for backward: a small known graph, dedup, parameters, the meta device and
-the trap of a pack hook that keeps its graph alive."""
+"""Bytes saved for backward: a small known graph, dedup, parameters, the meta device, the
+trap of a pack hook that keeps its graph alive, and whether a graph outlived its step."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_known_graph(device: str) -> None:
     tracker = SavedTracker(model)
     with tracker.track():
         model(torch.ones(4, device=device)).sum()
-    result = tracker.result
+    result = tracker.result()
     assert result.bytes == 3 * 16  # x, y, z: four float32 each
     assert result.tensors == 3
     assert result.by_region is not None and result.by_region["spatial"] == 48
@@ -44,7 +44,7 @@ def test_views_count_their_whole_storage() -> None:
     tracker = SavedTracker(model)
     with tracker.track():
         model(big[:4]).sum()  # x is a view: the graph keeps all 100 floats alive
-    assert tracker.result.bytes == 400 + 2 * 16
+    assert tracker.result().bytes == 400 + 2 * 16
 
 
 def test_graph_is_freed_after_tracking() -> None:
@@ -57,3 +57,15 @@ def test_graph_is_freed_after_tracking() -> None:
     del out
     gc.collect()
     assert ref() is None
+
+
+def test_graph_alive_while_its_output_is_kept() -> None:
+    model = _Known()
+    tracker = SavedTracker(model)
+    with tracker.track():
+        out = model(torch.ones(4, requires_grad=True))
+    assert tracker.graph_alive()  # `out` holds the graph, and the graph its saved x, y, z
+    out.sum().backward()  # backward frees what the graph saved
+    assert not tracker.graph_alive()
+    del out
+    assert not tracker.graph_alive()

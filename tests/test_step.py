@@ -8,13 +8,14 @@ import torch
 from torch import nn
 
 from mobius_core.models.config import Config
-from mobius_core.models.variants import VARIANTS, build_matched, spec
+from mobius_core.models.variants import BUILT_IN, build_matched, spec
 from mobius_core.training.step import (
     Batch,
     alphas_cumprod,
     compute_loss,
     make_batch,
     make_optimizer,
+    scaler_for,
     train_step,
 )
 
@@ -35,7 +36,7 @@ def test_batch_is_the_same_from_one_seed(tiny: Config) -> None:
     assert a.latents.shape == (2, 4, 4, 8, 8) and a.context.shape == (2, 77, 768)
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("variant", list(BUILT_IN))
 def test_gradients_reach_only_trainable_parameters(
     models: dict[str, nn.Module], batch: Batch, variant: str
 ) -> None:
@@ -111,7 +112,7 @@ def test_checkpointing_gives_the_same_loss_and_gradients(
     assert any(g.abs().max() > 0 for g in grads["serial"].values())
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("variant", list(BUILT_IN))
 def test_thirty_steps_lower_the_loss(tiny: Config, variant: str) -> None:
     model = build_matched(tiny, [variant])[variant]
     optimizer = make_optimizer(model, lr=1e-3)
@@ -126,3 +127,49 @@ def test_optimizer_holds_only_trainable_parameters(models: dict[str, nn.Module])
     optimizer = make_optimizer(model)
     held = {id(p) for group in optimizer.param_groups for p in group["params"]}
     assert held == {id(p) for p in model.parameters() if p.requires_grad}
+
+
+class _Scale(nn.Module):
+    """prediction = w * noisy, with w = 0.5: the loss is (w * noisy - noise)^2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.full((1,), 0.5))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return x * self.w
+
+
+def _one_pixel(latent: float) -> Batch:
+    """One latent of value `latent`, zero noise, timestep 0 (alpha-bar 0.99915)."""
+    one = torch.full((1, 1, 1, 1, 1), latent)
+    return Batch(one, torch.zeros(1, 1, 1), torch.zeros(1, dtype=torch.long), torch.zeros_like(one))
+
+
+def test_fp16_scales_the_loss() -> None:
+    model = _Scale()
+    optimizer = make_optimizer(model)
+    grads: list[torch.Tensor] = []
+    model.w.register_hook(lambda g: grads.append(g.clone()))
+    train_step(model, optimizer, _one_pixel(1.0), torch.float16)
+    # noisy = sqrt(0.99915); d/dw (w noisy)^2 = 2 w noisy^2 = 0.99915, times the scale 2^16
+    assert grads[0].item() == pytest.approx(0.99915 * 2**16, rel=1e-5)
+    assert model.w.item() != 0.5  # the scaler stepped the optimizer
+    assert scaler_for(optimizer, "cpu").get_scale() == 2**16
+
+
+def test_fp16_skips_an_overflowing_step() -> None:
+    model = _Scale()
+    optimizer = make_optimizer(model)
+    train_step(model, optimizer, _one_pixel(float("inf")), torch.float16)
+    assert model.w.item() == 0.5  # AdamW alone would have made it nan
+    assert scaler_for(optimizer, "cpu").get_scale() == 2**15  # halved
+
+
+def test_bf16_and_fp32_are_unscaled() -> None:
+    for dtype in (torch.float32, torch.bfloat16):
+        model = _Scale()
+        grads: list[torch.Tensor] = []
+        model.w.register_hook(lambda g, out=grads: out.append(g.clone()))
+        train_step(model, make_optimizer(model), _one_pixel(1.0), dtype)
+        assert grads[0].item() == pytest.approx(0.99915, rel=1e-5)

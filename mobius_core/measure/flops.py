@@ -1,24 +1,26 @@
 """FLOPs by two methods.
 
-Primary: `torch.utils.flop_counter.FlopCounterMode` over a whole step, forward and
-backward counted apart and split by region. Cross-check: fvcore's `FlopCountAnalysis` on
-the forward, with handles for the ops it does not know, converted from multiply-adds to
-FLOPs (x2). Both count matrix products, convolutions and attention only: normalisation,
-activations and elementwise ops count zero (FlopCounterMode's convention, which we give
-fvcore too), and so does AdamW's update, which is elementwise.
+Primary: `FlopTracker`, a `torch.utils.flop_counter.FlopCounterMode` over a whole training
+step, its phases told apart by `mark` and every op's FLOPs split by region. Cross-check:
+fvcore's `FlopCountAnalysis` on the forward, with handles for the ops it does not know,
+converted from multiply-adds to FLOPs (x2). Both count matrix products, convolutions and
+attention only: normalisation, activations and elementwise ops count zero
+(FlopCounterMode's convention, which we give fvcore too), and so does AdamW's update,
+which is elementwise: the optimizer phase counts zero.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
 
+from mobius_core.measure.compat import HookedFlopCounter
 from mobius_core.measure.regions import (
     OTHER,
     REGIONS,
@@ -27,28 +29,17 @@ from mobius_core.measure.regions import (
     region_of_name,
     region_roots,
 )
-from mobius_core.measure.result import Result
+from mobius_core.measure.results import FlopsResult
+from mobius_core.measure.tracker import Tracker
 
 CONVENTION = (
     "matmul, convolution and attention FLOPs (2 per multiply-add); normalisation,"
     " elementwise ops and the AdamW update count zero"
 )
 AGREEMENT = 0.02  # the two forward counts must agree within this fraction
+PHASES = ("forward", "backward", "optimizer")
 aten = torch.ops.aten
 Shape = tuple[int, ...]
-
-
-@dataclass
-class FlopsResult(Result):
-    total: int | None = None
-    forward: int | None = None
-    backward: int | None = None  # activation checkpointing's recomputation included
-    recomputed: int | None = None  # forward FLOPs recomputed during backward
-    by_region: dict[str, dict[str, int]] | None = None  # phase -> region -> FLOPs
-    fvcore_forward: int | None = None
-    fvcore_agreement: float | None = None  # fvcore / FlopCounterMode on the forward
-    note: str | None = None  # why the two disagree, where they do
-    convention: str = CONVENTION
 
 
 def _cpu_attention(query: Shape, key: Shape, value: Shape, *_: Any, **__: Any) -> int:
@@ -68,8 +59,8 @@ CPU_ATTENTION = {
 }
 
 
-class RegionFlopCounter(FlopCounterMode):
-    """FlopCounterMode that also adds each op's FLOPs to one region.
+class RegionFlopCounter(HookedFlopCounter):
+    """FlopCounterMode that also adds each op's FLOPs to its phase and region.
 
     In a forward, checkpointing's recomputation during backward included, the region is
     that of the module running (a stack kept by global forward hooks that also run when
@@ -82,45 +73,82 @@ class RegionFlopCounter(FlopCounterMode):
         self.stack = RegionStack(model)
         self.roots = region_roots(model)
         self.prefix = type(model).__name__
-        self.by_region = dict.fromkeys(REGIONS, 0)
-        self.in_backward = False
+        self.phase = "forward"
+        self.by_phase = {p: dict.fromkeys(REGIONS, 0) for p in PHASES}
+        self.recomputed = 0
+
+    def reset(self) -> None:
+        self.phase = "forward"
+        self.by_phase = {p: dict.fromkeys(REGIONS, 0) for p in PHASES}
         self.recomputed = 0
 
     def _region(self) -> str:
         if self.stack.current is not None:
             return self.stack.current
-        names = [p for p in self.mod_tracker.parents if p.startswith(self.prefix)]
+        names = [p for p in self.module_parents() if p.split(".")[0] == self.prefix]
         if not names:
             return OTHER
-        regions = {region_of_name(n[len(self.prefix) + 1 :], self.roots) for n in names}
+        names.sort(key=lambda n: (-n.count("."), n))  # the innermost module first
+        regions = [region_of_name(n.partition(".")[2], self.roots) for n in names]
         return next((r for r in regions if r != SPATIAL), SPATIAL)
 
-    def _count_flops(self, func_packet: Any, out: Any, args: Any, kwargs: Any) -> Any:
-        if func_packet in self.flop_registry:
-            count = self.flop_registry[func_packet](*args, **kwargs, out_val=out)
-            self.by_region[self._region()] += count
-            if self.in_backward and self.stack.current is not None:
-                self.recomputed += count
-        return super()._count_flops(func_packet, out, args, kwargs)
+    def on_flops(self, flops: int) -> None:
+        self.by_phase[self.phase][self._region()] += flops
+        if self.phase == "backward" and self.stack.current is not None:
+            self.recomputed += flops
+
+
+class FlopTracker(Tracker[FlopsResult]):
+    """FLOPs of one training step (the last one tracked), by phase and region.
+
+    `track()` goes around the whole step; `mark(phase)` around its forward, backward and
+    optimizer (`phase_marks` hands it to `train_step`). Ops outside any mark count as
+    forward. The optimizer's FLOPs are zero by the convention, and are not reported.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.counter = RegionFlopCounter(model)
+
+    @contextmanager
+    def track(self) -> Iterator[None]:
+        self.counter.reset()
+        with self.counter, self.counter.stack.active():
+            yield
+
+    @contextmanager
+    def mark(self, phase: str) -> Iterator[None]:
+        self.counter.phase = phase
+        try:
+            yield
+        finally:
+            self.counter.phase = "forward"
+
+    def optimizer_flops(self) -> int:
+        """What the optimizer phase counted: zero under the convention."""
+        return sum(self.counter.by_phase["optimizer"].values())
+
+    def result(self) -> FlopsResult:
+        forward = dict(self.counter.by_phase["forward"])
+        backward = dict(self.counter.by_phase["backward"])
+        return FlopsResult(
+            total=sum(forward.values()) + sum(backward.values()),
+            forward=sum(forward.values()),
+            backward=sum(backward.values()),
+            recomputed=self.counter.recomputed,
+            by_region={"forward": forward, "backward": backward},
+            convention=CONVENTION,
+        )
 
 
 def count_step(model: nn.Module, forward: Callable[[], Tensor]) -> FlopsResult:
     """FLOPs of `forward()` (returning the loss) and of its backward, by region."""
-    counter = RegionFlopCounter(model)
-    with counter, counter.stack.active():
-        loss = forward()
-        forward_total, forward_regions = counter.get_total_flops(), dict(counter.by_region)
-        counter.in_backward = True
-        loss.backward()
-    total = counter.get_total_flops()
-    backward_regions = {k: v - forward_regions[k] for k, v in counter.by_region.items()}
-    return FlopsResult(
-        total=total,
-        forward=forward_total,
-        backward=total - forward_total,
-        recomputed=counter.recomputed,
-        by_region={"forward": forward_regions, "backward": backward_regions},
-    )
+    tracker = FlopTracker(model)
+    with tracker.track():
+        with tracker.mark("forward"):
+            loss = forward()
+        with tracker.mark("backward"):
+            loss.backward()
+    return tracker.result()
 
 
 def _zero(inputs: list[Any], outputs: list[Any]) -> int:

@@ -1,53 +1,56 @@
-"""Peak memory by two methods, a breakdown that adds up, and a leak check.
+"""Memory of one step: what was resident before it, the peaks, a breakdown, a leak check.
 
 Primary: the caching allocator's peaks (`max_memory_allocated`, `max_memory_reserved`),
-reset after warm-up. Cross-check: NVML device memory before, after and at peak (a
-background sampler). The breakdown splits the allocator peak into parameters, gradients,
-optimizer state, tensors saved for backward and the rest. On CPU there is no allocator
-peak: only the parameter, gradient, optimizer and saved parts are given.
+reset as the step begins. Cross-check: NVML device memory before, after and at peak (a
+background sampler) and this process's own. The breakdown names the resident parts
+(`parameters` with buffers, `optimizer`, `batch`) and the step's parts (`gradients`,
+`saved`, and `rest`, what the named parts leave of the allocator's peak: CUDA only, since
+the CPU allocator keeps no peak). The leak check compares memory after the step with memory
+before it, and asks the saved-tensor tracker whether the step's autograd graph outlived it.
 """
 
 from __future__ import annotations
 
 import gc
 import warnings
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from itertools import chain
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
-from mobius_core.measure.result import Result
+from mobius_core.measure import compat, nvml
+from mobius_core.measure.results import LeakResult, MemoryResult
+from mobius_core.measure.tracker import Tracker
+
+if TYPE_CHECKING:
+    from mobius_core.measure.saved import SavedTracker
 
 LEAK_TOLERANCE = 2**20  # bytes: allocated memory must return within 1 MiB of its level
-
-
-@dataclass
-class MemoryResult(Result):
-    peak_allocated: int | None = None
-    peak_reserved: int | None = None
-    nvml_before: int | None = None
-    nvml_after: int | None = None
-    nvml_peak: int | None = None
-    nvml_method: str | None = None
-    breakdown: dict[str, int] | None = None
-    leak: dict[str, object] | None = None
+NO_PEAK = "the CPU allocator keeps no peak statistics"
+LEAK_METHOD = {
+    "cuda": "torch.cuda.memory_allocated before the step and after it and a gc.collect()",
+    "cpu": "bytes of live tensors seen by the garbage collector, before and after the step",
+}
+GRAPH_METHOD = "; weak references to the tensors the step's graph saved"
 
 
 def storage_key(tensor: Tensor) -> int:
-    """The identity of a tensor's storage (its C++ address): valid on the meta device too,
-    where every data pointer is 0."""
-    return tensor.untyped_storage()._cdata
+    """The identity of a tensor's storage: valid on the meta device too (`compat`)."""
+    return compat.storage_key(tensor)
 
 
-def _bytes(tensors: Iterable[Tensor]) -> int:
+def tensor_bytes(tensors: Iterable[Tensor]) -> int:
     """Bytes of distinct storages among `tensors`."""
     storages = {storage_key(t): t.untyped_storage().nbytes() for t in tensors}
     return sum(storages.values())
 
 
 def parameter_bytes(model: nn.Module) -> int:
-    return _bytes(model.parameters())
+    """Parameters and buffers, every storage once."""
+    return tensor_bytes(chain(model.parameters(), model.buffers()))
 
 
 def gradient_bytes(model: nn.Module) -> int:
@@ -57,24 +60,9 @@ def gradient_bytes(model: nn.Module) -> int:
 
 def optimizer_bytes(optimizer: torch.optim.Optimizer) -> int:
     """Bytes of the optimizer's state tensors (AdamW: exp_avg, exp_avg_sq, step)."""
-    return _bytes(
+    return tensor_bytes(
         v for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v)
     )
-
-
-def breakdown(
-    model: nn.Module, optimizer: torch.optim.Optimizer, saved: int, peak: int | None
-) -> dict[str, int]:
-    """Parts of the peak; with a peak, `rest` is what the named parts do not explain."""
-    parts = {
-        "parameters": parameter_bytes(model),
-        "gradients": gradient_bytes(model),
-        "optimizer": optimizer_bytes(optimizer),
-        "saved": saved,
-    }
-    if peak is not None:
-        parts["rest"] = peak - sum(parts.values())
-    return parts
 
 
 def live_tensor_bytes() -> int:
@@ -82,7 +70,7 @@ def live_tensor_bytes() -> int:
     with warnings.catch_warnings():  # isinstance() on some deprecated torch objects warns
         warnings.simplefilter("ignore")
         tensors = [o for o in gc.get_objects() if isinstance(o, Tensor) and o.device.type == "cpu"]
-    return _bytes(tensors)
+    return tensor_bytes(tensors)
 
 
 def allocated_bytes(device: str) -> int:
@@ -94,17 +82,127 @@ def allocated_bytes(device: str) -> int:
     return live_tensor_bytes()
 
 
-LEAK_METHOD = {
-    "cuda": "torch.cuda.memory_allocated before the step and after it and a gc.collect()",
-    "cpu": "bytes of live tensors seen by the garbage collector, before and after the step",
-}
+def leak_check(grown: int, device: str, graph_alive: bool | None = None) -> LeakResult:
+    """`leak` when memory grew by over 1 MiB over the step or its graph outlived it."""
+    leaked = grown > LEAK_TOLERANCE or bool(graph_alive)
+    method = LEAK_METHOD[device] + (GRAPH_METHOD if graph_alive is not None else "")
+    return LeakResult(
+        status="leak" if leaked else "ok", bytes=grown, graph_alive=graph_alive, method=method
+    )
 
 
-def leak_check(before: int, after: int, device: str) -> dict[str, object]:
-    """`ok` when memory returned within 1 MiB of its pre-step level, else `leak` and the size."""
-    grown = after - before
-    return {
-        "status": "leak" if grown > LEAK_TOLERANCE else "ok",
-        "bytes": grown,
-        "method": LEAK_METHOD[device],
-    }
+class MemoryTracker(Tracker[MemoryResult]):
+    """Measures the memory of the one step it is entered around.
+
+    `mark("forward")` and `mark("backward")` read allocated memory as each begins, so that
+    `forward_growth` (bytes the forward left allocated: CUDA only) can cross-check the saved
+    tensors. With `saved` (a SavedTracker entered around the same step), the breakdown's
+    `saved` part is its bytes and the leak check asks it whether the graph outlived the step.
+    `power_mw` keeps NVML's power samples for the energy cross-check.
+    """
+
+    def __init__(
+        self,
+        device: str,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        batch_tensors: Sequence[Tensor],
+        nvml_handle: Any | None = None,
+        saved: SavedTracker | None = None,
+        nvml_reason: str = "no NVML handle was given",
+    ) -> None:
+        self.device, self.model, self.optimizer = device, model, optimizer
+        self.batch_tensors = list(batch_tensors)
+        self.nvml_handle, self.nvml_reason, self.saved = nvml_handle, nvml_reason, saved
+        self.resident_before: int | None = None
+        self.forward_growth: int | None = None
+        self.power_mw: list[int] = []
+        self._forward_start = 0
+        self._result = MemoryResult(absent={"resident_before": "no step was tracked"})
+
+    @contextmanager
+    def track(self) -> Iterator[None]:
+        optimizer_before = optimizer_bytes(self.optimizer)  # AdamW makes its state lazily
+        before = self._forward_start = allocated_bytes(self.device)  # gc.collect() first
+        self.resident_before = before
+        if self.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        with ExitStack() as stack:
+            sampler = None
+            if self.nvml_handle is not None:
+                sampler = stack.enter_context(nvml.Sampler(self.nvml_handle))
+            yield
+            if self.device == "cuda":
+                torch.cuda.synchronize()
+        result = MemoryResult(resident_before=before)
+        self._peaks(result)
+        if sampler is not None:
+            self._nvml(result, sampler)
+        else:
+            reason = self.nvml_reason
+            result.absent.update(dict.fromkeys(("nvml_peak", "nvml_process"), reason))
+        grown = allocated_bytes(self.device) - before
+        grown -= optimizer_bytes(self.optimizer) - optimizer_before
+        alive = self.saved.graph_alive() if self.saved is not None else None
+        result.leak = leak_check(grown, self.device, alive)
+        self._result = result
+
+    @contextmanager
+    def mark(self, phase: str) -> Iterator[None]:
+        if self.device == "cuda" and phase == "forward":
+            self._forward_start = torch.cuda.memory_allocated()
+        elif self.device == "cuda" and phase == "backward":
+            self.forward_growth = torch.cuda.memory_allocated() - self._forward_start
+        yield
+
+    def _peaks(self, result: MemoryResult) -> None:
+        if self.device == "cuda":
+            result.peak_allocated = torch.cuda.max_memory_allocated()
+            result.peak_allocated_samples = [result.peak_allocated]
+            result.peak_reserved = torch.cuda.max_memory_reserved()
+        else:
+            result.absent.update(peak_allocated=NO_PEAK, peak_reserved=NO_PEAK)
+
+    def _nvml(self, result: MemoryResult, sampler: nvml.Sampler) -> None:
+        result.nvml_before, result.nvml_peak = sampler.before_bytes, sampler.peak_bytes
+        result.nvml_after, result.nvml_method = sampler.after_bytes, nvml.SAMPLER_METHOD
+        result.nvml_process = sampler.process_bytes
+        if sampler.process_bytes is None:
+            result.absent["nvml_process"] = sampler.process_reason
+        self.power_mw = sampler.power_mw
+
+    def result(self) -> MemoryResult:
+        """The last tracked step's memory, its breakdown counted now (the optimizer's state
+        exists once a step has run)."""
+        result = self._result
+        if result.resident_before is None:
+            return result
+        saved = self.saved.result().bytes if self.saved is not None else None
+        parts = {
+            "parameters": parameter_bytes(self.model),
+            "optimizer": optimizer_bytes(self.optimizer),
+            "batch": tensor_bytes(self.batch_tensors),
+            "gradients": gradient_bytes(self.model),
+        }
+        if saved is None:
+            result.absent["breakdown_saved"] = "no saved-tensor tracker was given"
+        else:
+            parts["saved"] = saved
+        if result.peak_allocated is not None:
+            parts["rest"] = result.peak_allocated - sum(parts.values())
+        result.breakdown = parts
+        return result
+
+
+def combine(results: list[MemoryResult]) -> MemoryResult:
+    """Two (or more) memory passes of one variant as one: the pass with the larger allocator
+    peak, every pass's peak kept in `peak_allocated_samples`, a leak in any pass kept."""
+    if not results:
+        raise ValueError("memory: no passes to combine")
+    top = max(results, key=lambda r: -1 if r.peak_allocated is None else r.peak_allocated)
+    samples = [s for r in results for s in (r.peak_allocated_samples or [])]
+    leaks = [r.leak for r in results if r.leak is not None and r.leak.status != "ok"]
+    merged = MemoryResult(**{**vars(top), "absent": dict(top.absent)})
+    merged.peak_allocated_samples = samples or None
+    merged.leak = leaks[0] if leaks else top.leak
+    return merged

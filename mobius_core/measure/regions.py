@@ -1,61 +1,81 @@
-"""Regions of a variant: spatial (trunk), temporal, bridges and fusion, other.
+"""Regions of a variant: spatial (trunk), temporal, bridges+fusion, other.
 
-A region is rooted by modules of a kind: motion modules are temporal, bridges and the
-fusion convolution are bridges+fusion; anything else inside the model is spatial, and
-anything outside it (the noising, the loss) is other.
+A module class states its region once, as the class attribute `region` (the names are in
+`models.layers`): motion modules are temporal, bridges and the fusion convolution are
+bridges+fusion, the 2D UNet and its layers are spatial. A module that states none takes
+the region of the module it runs inside; one at the top of the model is spatial. Anything
+outside the model (the noising, the loss) is other. The FLOP counter, the saved-tensor
+tracker and the profiler's region markers all read regions from `RegionStack`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from torch import nn
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 
-from mobius_core.models.mobius import Bridge, Fusion
-from mobius_core.models.temporal import TemporalTransformer
+from mobius_core.models.layers import BRIDGES_FUSION, SPATIAL, TEMPORAL
 
-SPATIAL, TEMPORAL, BRIDGES, OTHER = "spatial", "temporal", "bridges+fusion", "other"
-REGIONS = (SPATIAL, TEMPORAL, BRIDGES, OTHER)
-_ROOT_TYPES: dict[type[nn.Module], str] = {
-    TemporalTransformer: TEMPORAL,
-    Bridge: BRIDGES,
-    Fusion: BRIDGES,
-}
+OTHER = "other"
+BRIDGES = BRIDGES_FUSION
+REGIONS = (SPATIAL, TEMPORAL, BRIDGES_FUSION, OTHER)
+Change = Callable[[str | None, str | None], None]  # (region before, region after)
+
+
+_FOREIGN: dict[type[nn.Module], str] = {}  # classes we do not own (diffusers') -> region
+
+
+def declare(cls: type[nn.Module], region: str) -> None:
+    """State the region of a class that cannot carry the `region` attribute itself."""
+    if region not in REGIONS:
+        raise ValueError(f"region: {region!r} is not one of {REGIONS}")
+    _FOREIGN[cls] = region
+
+
+def declared_region(module: nn.Module) -> str | None:
+    """The region the module's class states (or was declared for it), if any."""
+    return getattr(type(module), "region", None) or _FOREIGN.get(type(module))
 
 
 def region_roots(model: nn.Module) -> dict[str, str]:
-    """Qualified module name -> region, for every module that roots a non-spatial region."""
+    """Qualified module name (relative to the model; "" for the model) -> region, for every
+    module whose class states one."""
     return {
         name: region
         for name, module in model.named_modules()
-        for kind, region in _ROOT_TYPES.items()
-        if isinstance(module, kind)
+        if (region := declared_region(module)) is not None
     }
 
 
 def region_of_name(name: str, roots: dict[str, str]) -> str:
-    """The region of the module called `name` (relative to the model)."""
-    for root, region in roots.items():
-        if name == root or name.startswith(root + "."):
-            return region
+    """The region of the module called `name` (relative to the model): that of its nearest
+    declaring ancestor, itself included; spatial if none declares one."""
+    parts = name.split(".") if name else []
+    for depth in range(len(parts), -1, -1):
+        ancestor = ".".join(parts[:depth])
+        if ancestor in roots:
+            return roots[ancestor]
     return SPATIAL
 
 
 class RegionStack:
     """The region of the module running forward now, also while checkpointing recomputes it.
 
-    Global forward hooks keep a stack of regions; it is empty outside any forward, that is,
-    in backward proper and outside the model.
+    Global forward hooks keep a stack of regions: a module of the model pushes its own (its
+    nearest declaring ancestor's), one from outside it that of the module it runs in, or
+    other. The stack is empty outside any forward: in backward proper and outside the model.
+    `on_change(before, after)`, if given, is called whenever the current region changes
+    (None: no forward running).
     """
 
-    def __init__(self, model: nn.Module) -> None:
-        modules = dict(model.named_modules())
-        self._regions = {id(modules[n]): r for n, r in region_roots(model).items()}
-        self._members = {id(m) for m in model.modules()}
+    def __init__(self, model: nn.Module, on_change: Change | None = None) -> None:
+        roots = region_roots(model)
+        self._regions = {id(m): region_of_name(n, roots) for n, m in model.named_modules()}
         self._stack: list[str] = []
+        self._on_change = on_change
 
     @property
     def current(self) -> str | None:
@@ -70,16 +90,18 @@ class RegionStack:
         finally:
             pre.remove()
             post.remove()
+            if self._stack and self._on_change is not None:
+                self._on_change(self.current, None)
             self._stack.clear()
 
     def _enter(self, module: nn.Module, args: Any) -> None:
-        if id(module) in self._regions:
-            region = self._regions[id(module)]
-        elif self._stack:
-            region = self._stack[-1]
-        else:
-            region = SPATIAL if id(module) in self._members else OTHER
+        before = self.current
+        region = self._regions.get(id(module), before or OTHER)
         self._stack.append(region)
+        if region != before and self._on_change is not None:
+            self._on_change(before, region)
 
     def _leave(self, module: nn.Module, args: Any, output: Any) -> None:
-        self._stack.pop()
+        before = self._stack.pop()
+        if before != self.current and self._on_change is not None:
+            self._on_change(before, self.current)

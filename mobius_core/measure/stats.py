@@ -1,24 +1,13 @@
-"""Bootstrap confidence interval for the ratio of two medians."""
+"""Bootstrap confidence interval for the ratio of two medians. Imports no torch."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from mobius_core.measure.results import RatioResult
 
 RESAMPLES = 2000
 METHOD = f"ratio of medians; 95% percentile bootstrap ({RESAMPLES} resamples)"
-
-
-@dataclass(frozen=True)
-class RatioCI:
-    ratio: float
-    low: float
-    high: float
-    method: str = METHOD
-
-    def to_dict(self) -> dict[str, object]:
-        return {"ratio": self.ratio, "low": self.low, "high": self.high, "method": self.method}
 
 
 def ratio_of_medians(
@@ -27,7 +16,7 @@ def ratio_of_medians(
     paired: bool = True,
     seed: int = 0,
     level: float = 0.95,
-) -> RatioCI:
+) -> RatioResult:
     """median(numerator) / median(denominator) and its bootstrap interval.
 
     Paired samples (variants run interleaved) are resampled by round, together: a slow
@@ -43,4 +32,5 @@ def ratio_of_medians(
     ratios = np.median(a[idx_a], axis=1) / np.median(b[idx_b], axis=1)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(ratios, [tail, 100 - tail])
-    return RatioCI(float(np.median(a) / np.median(b)), float(low), float(high))
+    ratio = float(np.median(a) / np.median(b))
+    return RatioResult(ratio=ratio, low=float(low), high=float(high), method=METHOD)

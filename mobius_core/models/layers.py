@@ -7,10 +7,15 @@ token sequences are `(n, l, c)`.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+# The regions of a model. A module class states its own as the class attribute `region`;
+# a module that does not takes the region of the module it runs inside (spatial at the top).
+SPATIAL, TEMPORAL, BRIDGES_FUSION = "spatial", "temporal", "bridges+fusion"
 
 
 class Attention(nn.Module):
@@ -70,6 +75,8 @@ def sinusoids(positions: Tensor, dim: int) -> Tensor:
 class TimestepEmbedding(nn.Module):
     """Timestep -> sinusoids of the first level's width -> MLP of width 4x that."""
 
+    region: ClassVar[str] = SPATIAL
+
     def __init__(self, base_channels: int) -> None:
         super().__init__()
         self.base_channels = base_channels
@@ -85,6 +92,8 @@ class TimestepEmbedding(nn.Module):
 class Downsample(nn.Module):
     """Stride-2 3x3 convolution: `(n, c, h, w) -> (n, c, h/2, w/2)`."""
 
+    region: ClassVar[str] = SPATIAL
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
@@ -95,6 +104,8 @@ class Downsample(nn.Module):
 
 class Upsample(nn.Module):
     """Nearest 2x upsampling then a 3x3 convolution: `(n, c, h, w) -> (n, c, 2h, 2w)`."""
+
+    region: ClassVar[str] = SPATIAL
 
     def __init__(self, channels: int) -> None:
         super().__init__()

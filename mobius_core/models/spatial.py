@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mobius_core.models.layers import Attention, FeedForward
+from mobius_core.models.layers import SPATIAL, Attention, FeedForward
 
 
 class ResBlock2D(nn.Module):
     """GroupNorm-SiLU-conv twice, with the time embedding added in between."""
+
+    region: ClassVar[str] = SPATIAL
 
     def __init__(self, in_channels: int, out_channels: int, emb_dim: int, groups: int) -> None:
         super().__init__()
@@ -52,6 +56,8 @@ class TransformerBlock(nn.Module):
 
 class SpatialTransformer(nn.Module):
     """GroupNorm, 1x1 projection in, one TransformerBlock over pixels, projection out, residual."""
+
+    region: ClassVar[str] = SPATIAL
 
     def __init__(self, channels: int, heads: int, context_dim: int, groups: int) -> None:
         super().__init__()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +17,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from mobius_core.models.config import Config
-from mobius_core.models.layers import Downsample, TimestepEmbedding, Upsample
+from mobius_core.models.layers import SPATIAL, Downsample, TimestepEmbedding, Upsample
 from mobius_core.models.spatial import ResBlock2D, SpatialTransformer
 from mobius_core.models.temporal import TemporalTransformer
 
@@ -84,6 +85,8 @@ class UNet(nn.Module):
     `checkpoint=True` recomputes each layer in backward (non-reentrant activation
     checkpointing): the serial-ckpt variant.
     """
+
+    region: ClassVar[str] = SPATIAL  # its stem, head and time embedding; motion modules: temporal
 
     def __init__(self, config: Config, temporal: bool = False, checkpoint: bool = False) -> None:
         super().__init__()

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from mobius_core.models.config import VAE_FACTOR
 
-LATENT_SCALE = 0.18215  # Stable Diffusion's latent scaling factor
+LATENT_SCALE = 0.18215  # Stable Diffusion's latent scaling factor: latents = scale x VAE code
 
 
 def moving_shapes(batch: int, frames: int, resolution: int, seed: int, shapes: int = 3) -> Tensor:
@@ -40,10 +40,11 @@ def moving_shapes(batch: int, frames: int, resolution: int, seed: int, shapes: i
 
 
 def encode(clip: Tensor) -> Tensor:
-    """Pixels to latent shape: `(b, 3, f, h, w) -> (b, 4, f, h/8, w/8)`."""
+    """Pixels to latent shape: `(b, 3, f, h, w) -> (b, 4, f, h/8, w/8)`, scaled as Stable
+    Diffusion scales its VAE's output (multiplied by 0.18215) to near unit variance."""
     b, c, f, h, w = clip.shape
     frames = clip.transpose(1, 2).reshape(b * f, c, h, w)  # ((b f), 3, h, w)
     pooled = F.avg_pool2d(frames, VAE_FACTOR)  # ((b f), 3, h/8, w/8)
     mix = torch.linalg.qr(torch.randn(4, 4, generator=torch.Generator().manual_seed(0)))[0]
-    latents = torch.einsum("lc,nchw->nlhw", mix[:, :c], pooled) / LATENT_SCALE
+    latents = torch.einsum("lc,nchw->nlhw", mix[:, :c], pooled) * LATENT_SCALE
     return latents.reshape(b, f, 4, h // VAE_FACTOR, w // VAE_FACTOR).transpose(1, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -80,6 +81,19 @@ def _unmarked(phase: str) -> AbstractContextManager[object]:
     return nullcontext()
 
 
+_SCALERS: weakref.WeakKeyDictionary[torch.optim.Optimizer, torch.amp.GradScaler] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def scaler_for(optimizer: torch.optim.Optimizer, device: str) -> torch.amp.GradScaler:
+    """The fp16 loss scaler held with `optimizer`: made on its first fp16 step, kept (with
+    its scale) as long as the optimizer lives."""
+    if optimizer not in _SCALERS:
+        _SCALERS[optimizer] = torch.amp.GradScaler(device)
+    return _SCALERS[optimizer]
+
+
 def train_step(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -89,14 +103,21 @@ def train_step(
 ) -> Tensor:
     """One step: loss, backward, AdamW update, `zero_grad(set_to_none=True)`; the loss.
 
-    `mark(phase)` wraps each phase (forward, backward, optimizer): the profiler passes
-    `record_function`; by default it does nothing.
+    fp16 scales the loss with the GradScaler held with the optimizer (`scaler_for`): the
+    update is skipped and the scale halved when a gradient overflows. bf16 and fp32 need no
+    scaling. `mark(phase)` wraps each phase (forward, backward, optimizer): the profiler
+    passes `record_function`; by default it does nothing.
     """
+    scaler = scaler_for(optimizer, batch.latents.device.type) if dtype == torch.float16 else None
     with mark("forward"):
         loss = compute_loss(model, batch, dtype)
     with mark("backward"):
-        loss.backward()
+        (scaler.scale(loss) if scaler is not None else loss).backward()
     with mark("optimizer"):
-        optimizer.step()
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     return loss.detach()
