@@ -1,31 +1,34 @@
 """The matched fine-tuning step of every variant, one benchmark per case and variant.
 
-Each case's variants are first timed interleaved (CUDA events, or the host clock on CPU)
-by `CaseRun`; each benchmark then times its own variant's rounds through pytest-benchmark
-(the cross-check) and carries the whole record in `extra_info`.
+The session times each case's variants interleaved (CUDA events, or the host clock on
+CPU); each benchmark then times its own variant's cross-check rounds through
+pytest-benchmark and carries the whole record in `extra_info`.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from mobius_core.run.runner import Case
+from mobius_core.report.record import OK, OOM, Case
+from mobius_core.run.matrix import cross_check_rounds
+from mobius_core.run.session import BenchSession
 
 
-def test_step(benchmark, suite, case: Case, variant: str) -> None:
-    run = suite.run(case)
+def test_step(benchmark, bench: BenchSession, case: Case, variant: str) -> None:
+    run = bench.run(case)
     benchmark.group = case.key
+    rounds = cross_check_rounds(case)
     run.guard(
         variant,
         lambda: benchmark.pedantic(
-            run.step, args=(variant,), rounds=case.rounds, warmup_rounds=case.warmup, iterations=1
+            run.step, args=(variant,), rounds=rounds, warmup_rounds=0, iterations=1
         ),
     )
-    record = run.record(variant)
-    if record["status"] != "ok":
-        suite.failed.append(record)
-        if record["status"] == "oom":
-            pytest.skip(f"out of memory at {record['shapes']}: {record['message']}")
-        pytest.fail(f"{variant} failed: {record['message']}")
-    record["pytest_benchmark_median_ms"] = 1000 * benchmark.stats.stats.median
-    benchmark.extra_info.update(record)
+    stats = benchmark.stats
+    median_ms = 1000 * stats.stats.median if stats is not None and stats.stats.data else None
+    record = bench.record(case, variant, median_ms)
+    if record.status == OOM:
+        pytest.skip(f"out of memory at {record.shapes}: {record.message}")
+    if record.status != OK:
+        pytest.fail(f"{variant} failed: {record.message}")
+    benchmark.extra_info.update(record.to_dict())

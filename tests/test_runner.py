@@ -1,87 +1,80 @@
-"""One case on the CPU: a record per variant with every CPU figure; failures recorded."""
+"""One case timed: rotation of the order, failures recorded, a tracker's failure absent."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from torch import Tensor, nn
+from fakes import Scale
 
-from mobius_core.models.variants import VARIANTS, build_matched
-from mobius_core.run.runner import SCHEMA, Case, CaseRun
+from mobius_core.errors import BadInput
+from mobius_core.models.config import preset
+from mobius_core.run import passes, runner
+from mobius_core.run.case import make_case
+from mobius_core.run.runner import CaseRun, rotation
 
-CASE = Case(
-    "tiny", batch=1, frames=2, resolution=64, dtype="fp32", device="cpu", rounds=3, warmup=1
-)
+CASE = make_case("tiny", 1, 2, 64, "fp32", "cpu", rounds=3, warmup=1)
 
 
-@pytest.fixture(scope="module")
-def records() -> dict[str, dict]:
-    run = CaseRun(CASE, build_matched(CASE.config(), list(VARIANTS)))
+def test_the_order_rotates_each_round() -> None:
+    names = ["A", "B", "C"]
+    orders = [rotation(names, i) for i in range(4)]
+    assert orders == [["A", "B", "C"], ["B", "C", "A"], ["C", "A", "B"], ["A", "B", "C"]]
+
+
+def test_timed_rounds_run_in_rotated_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    models = {"serial": Scale(), "serial-ckpt": Scale(), "mobius": Scale()}
+    names = {id(m): v for v, m in models.items()}
+    order: list[str] = []
+    monkeypatch.setattr(runner, "train_step", lambda model, *_: order.append(names[id(model)]))
+    CaseRun(CASE, dict(models)).run_interleaved()
+    s, c, m = "serial", "serial-ckpt", "mobius"
+    assert order == [s, c, m, c, m, s, m, s, c, s, c, m]  # warm-up, then three timed rounds
+
+
+class _Raises:
+    """A tracker that fails as NVML or the allocator may: on entering its step."""
+
+    def __init__(self, *_: object, **__: object) -> None:
+        pass
+
+    def track(self) -> None:
+        raise RuntimeError("NVML: Unknown Error")
+
+
+def test_a_failing_tracker_leaves_its_figure_absent(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_flops(*_: object) -> None:
+        raise RuntimeError("FlopCounterMode: unsupported op")
+
+    monkeypatch.setattr(passes, "MemoryTracker", _Raises)
+    monkeypatch.setattr(passes, "flops_pass", no_flops)
+    model = Scale()
+    run = CaseRun(CASE, {"mobius": model})
+    untimed = passes.untimed(model, run.trials["mobius"].optimizer, run.batch, CASE, "here")
     run.run_interleaved()
-    return {v: run.record(v) for v in VARIANTS}
+    record = run.record("mobius", untimed)
+    assert record.status == "ok" and len(record.time.samples_ms) == CASE.rounds
+    assert record.memory.absent["memory"] == (
+        "the memory pass failed: RuntimeError: NVML: Unknown Error"
+    )
+    assert record.flops.absent["total"] == (
+        "the FLOP pass failed: RuntimeError: FlopCounterMode: unsupported op"
+    )
+    assert record.efficiency.absent["mfu"] == "no FLOP count"
 
 
-def test_every_cpu_figure_is_present(records: dict[str, dict]) -> None:
-    for variant, record in records.items():
-        assert record["schema"] == SCHEMA and record["status"] == "ok", variant
-        assert record["case"]["variant"] == variant and record["case"]["key"] == CASE.key
-        assert len(record["time"]["samples_ms"]) == CASE.rounds
-        assert record["time"]["median_ms"] > 0
-        assert record["flops"]["total"] > 0 and record["saved"]["bytes"] > 0
-        assert set(record["memory"]["breakdown"]) == {
-            "parameters",
-            "gradients",
-            "optimizer",
-            "saved",
-        }
-        assert record["memory"]["leak"]["status"] == "ok"
-        assert record["params"]["trainable"] > 0
-        assert record["overhead"]["tracker_ms_per_step"] >= 0
+def test_out_of_memory_building_the_batch_fails_every_variant(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_room(*_: object) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-
-def test_what_a_cpu_cannot_measure_is_absent_with_a_reason(records: dict[str, dict]) -> None:
-    record = records["mobius"]
-    assert "peak_allocated" not in record["memory"]
-    assert "allocator" in record["memory"]["absent"]["peak_allocated"]
-    assert record["memory"]["absent"]["nvml"] == "no CUDA device"
-    assert record["energy"] == {"absent": {"joules_per_step": "no CUDA device"}}
-    assert "mfu" not in record["efficiency"] and "no GPU" in record["efficiency"]["absent"]["mfu"]
-
-
-def test_ratios_to_serial_carry_an_interval(records: dict[str, dict]) -> None:
-    assert records["serial"]["ratio_to_serial"] is None
-    for variant in ("serial-ckpt", "mobius"):
-        ci = records[variant]["ratio_to_serial"]["time"]
-        assert ci["low"] <= ci["ratio"] <= ci["high"]
-
-
-def test_deterministic_figures_repeat(records: dict[str, dict]) -> None:
-    run = CaseRun(CASE, build_matched(CASE.config(), list(VARIANTS)))
+    monkeypatch.setattr(runner, "make_batch", no_room)
+    run = CaseRun(CASE, {"serial": Scale(), "mobius": Scale()})
     run.run_interleaved()
-    for variant in VARIANTS:
-        again = run.record(variant)
-        for figure in ("flops", "saved", "params"):
-            assert again[figure] == records[variant][figure], (variant, figure)
-
-
-class _OutOfMemory(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(1))
-
-    def forward(self, latents: Tensor, *_: Tensor) -> Tensor:
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
-
-
-def test_out_of_memory_is_recorded_and_the_run_goes_on() -> None:
-    models = build_matched(CASE.config(), ["serial"])
-    run = CaseRun(CASE, {**models, "huge": _OutOfMemory()})
-    run.run_interleaved()
-    failed = run.record("huge")
-    assert failed["status"] == "oom" and "Tried to allocate" in failed["message"]
-    assert failed["shapes"]["latents"] == [1, 4, 2, 8, 8]
-    assert "time" not in failed
-    assert run.record("serial")["status"] == "ok"
+    for variant in ("serial", "mobius"):
+        record = run.record(variant, passes.Untimed(*[None] * 3))  # type: ignore[arg-type]
+        assert record.status == "oom" and "Tried to allocate 2.00 GiB" in record.message
+        assert record.time is None and record.shapes["latents"] == [1, 4, 2, 8, 8]
 
 
 @pytest.mark.parametrize(
@@ -94,45 +87,30 @@ def test_out_of_memory_is_recorded_and_the_run_goes_on() -> None:
     ],
 )
 def test_bad_cases_name_the_field(change: dict, message: str) -> None:
-    fields = {**CASE.__dict__, **change}
-    with pytest.raises(ValueError, match=message):
-        Case(**fields)
+    fields = {
+        "preset_name": "tiny",
+        "batch": 1,
+        "frames": 2,
+        "resolution": 64,
+        "dtype": "fp32",
+        "device": "cpu",
+        "rounds": 2,
+        "warmup": 0,
+    }
+    with pytest.raises(BadInput, match=message):
+        make_case(**{**fields, **change})
 
 
-class _FakeNvml:
-    """Stands in for an NVML device: memory rises with each read, energy counts up."""
+def test_step_keeps_the_variants_that_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mobius_core.run import quickstep
 
-    def __init__(self) -> None:
-        self.reads, self.energy = 0, 0
+    def build_or_oom(case: object, variant: str) -> Scale:
+        if variant == "serial-ckpt":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+        return Scale()
 
-    def memory_used(self, handle: object) -> int:
-        self.reads += 1
-        return 2**30 + self.reads * 2**20
-
-    def energy_mj(self, handle: object) -> int:
-        self.energy += 500
-        return self.energy
-
-    def power_mw(self, handle: object) -> int:
-        return 300_000
-
-
-def test_nvml_figures_when_a_device_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mobius_core.measure import nvml
-
-    fake = _FakeNvml()
-    monkeypatch.setattr(nvml, "open_device", lambda: ("handle", ""))
-    for name in ("memory_used", "energy_mj", "power_mw"):
-        monkeypatch.setattr(nvml, name, getattr(fake, name))
-    run = CaseRun(CASE, build_matched(CASE.config(), ["serial", "mobius"]))
-    run.run_interleaved()
-    record = run.record("mobius")
-    mem = record["memory"]
-    assert mem["nvml_before"] < mem["nvml_peak"] <= mem["nvml_after"]
-    assert "background thread" in mem["nvml_method"]
-    # two counter reads per timed step, 500 mJ apart
-    assert record["energy"]["samples_j"] == [0.5] * CASE.rounds
-    assert record["energy"]["power_watts"] == 300.0
-    assert record["energy"]["power_joules_per_step"] == pytest.approx(
-        0.3 * record["time"]["median_ms"]
-    )
+    monkeypatch.setattr(quickstep, "build_variant", build_or_oom)
+    rows = quickstep.quick_steps(preset("tiny", frames=2), "cpu", "fp32")
+    assert [r["variant"] for r in rows][:3] == ["serial", "serial-ckpt", "mobius"]
+    assert rows[1]["status"].startswith("oom: OutOfMemoryError: CUDA out of memory.")
+    assert "loss" in rows[0] and "loss" in rows[2] and "loss" not in rows[1]

@@ -1,56 +1,124 @@
-"""The benchmark suite's cases: a default matrix per device, or one from the options."""
+"""The suite's options and cases: a default matrix per device, or one from the options.
+
+The options are declared once (`SUITE_OPTIONS`) for both faces of the suite: pytest's
+(`pytest bench/ --preset tiny`) and the bench API's (`mobius-bench bench -- --preset tiny`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import product
 
-from mobius_core.models.variants import VARIANTS
-from mobius_core.run.runner import Case
+from mobius_core import options as shared
+from mobius_core.errors import BadInput
+from mobius_core.report.record import Case
+from mobius_core.run.case import make_case
 
-# (preset, batch, frames, resolution)
-CPU_SHAPES = [
+Shape = tuple[str, int, int, int]  # (preset, batch, frames, resolution)
+CPU_SHAPES: list[Shape] = [
     ("tiny", 1, 4, 64),
     ("tiny", 2, 4, 64),
     ("tiny", 1, 8, 64),
     ("small", 1, 8, 128),
     ("small", 1, 8, 256),
 ]
-CUDA_SHAPES = (
+CUDA_SHAPES: list[Shape] = (
     [("sd15", b, 16, 256) for b in (1, 2, 4)]  # batch
     + [("sd15", 1, f, 256) for f in (8, 24, 32)]  # frames (16 above)
     + [("sd15", 1, 16, r) for r in (384, 512)]  # resolution (256 above)
 )
+MATRICES = {  # CUDA matrices by name: the paper's claim, or every axis
+    "claim": [("sd15", b, 16, 256) for b in (1, 4)],
+    "full": CUDA_SHAPES,
+}
 DEFAULTS = {  # device -> (dtype, rounds, warm-up rounds)
     "cpu": ("fp32", 5, 1),
     "cuda": ("bf16", 8, 2),
+}
+CUDA_CROSS_CHECK_ROUNDS = 3  # pytest-benchmark's rounds on CUDA; on CPU, the case's rounds
+
+SUITE_OPTIONS: dict[str, str] = {  # name -> help, the same for pytest and `mobius-bench bench`
+    "preset": "tiny, small or sd15 (default: the device's matrix)",
+    "matrix": "CUDA only: claim (sd15, 16 frames, 256 px, batch 1 and 4) or full (default)",
+    "variants": "comma-separated (default: every registered variant)",
+    "frames": "comma-separated frame counts",
+    "resolution": "comma-separated pixel sizes",
+    "batch": "comma-separated batch sizes",
+    "dtype": "fp32, bf16 or fp16 (default: bf16 on CUDA, fp32 on CPU)",
+    "device": "auto, cpu or cuda (default: auto)",
+    "rounds": "timed rounds per variant (default: 8 on CUDA, 5 on CPU)",
+    "warmup": "warm-up rounds per variant (default: 2 on CUDA, 1 on CPU)",
 }
 
 
 @dataclass(frozen=True)
 class Options:
-    """The suite's options as given; None means the device's default."""
+    """The suite's options, checked; None means the device's default."""
 
     device: str
     preset: str | None = None
-    variants: list[str] | None = None
-    batch: list[int] | None = None
-    frames: list[int] | None = None
-    resolution: list[int] | None = None
+    matrix: str | None = None
+    variants: tuple[str, ...] | None = None
+    batch: tuple[int, ...] | None = None
+    frames: tuple[int, ...] | None = None
+    resolution: tuple[int, ...] | None = None
     dtype: str | None = None
     rounds: int | None = None
     warmup: int | None = None
+
+
+def parse(values: Mapping[str, str | None]) -> Options:
+    """Options from the suite's option texts (None: not given); BadInput names a bad one."""
+    from mobius_core.training.devices import resolve_device
+
+    device = resolve_device(values.get("device") or "auto")
+    dtype = values.get("dtype")
+    if dtype is not None:
+        if dtype not in shared.DTYPE_NAMES:
+            raise BadInput(f"--dtype: unknown dtype {dtype!r}; choose from {shared.DTYPE_NAMES}")
+        shared.check_dtype_for_device(dtype, device)
+    matrix = values.get("matrix")
+    if matrix is not None and matrix not in MATRICES:
+        raise BadInput(f"--matrix: unknown matrix {matrix!r}; choose from {list(MATRICES)}")
+    if matrix is not None and device != "cuda":
+        raise BadInput(f"--matrix: {matrix} is a CUDA matrix; the CPU runs its own")
+    rounds = shared.int_list(values.get("rounds"), "rounds", least=2)
+    warmup = shared.int_list(values.get("warmup"), "warmup", least=0)
+    names = values.get("variants")
+    return Options(
+        device=device,
+        preset=values.get("preset"),
+        matrix=matrix,
+        variants=tuple(shared.variants(names)) if names is not None else None,
+        batch=_tuple(shared.int_list(values.get("batch"), "batch")),
+        frames=_tuple(shared.int_list(values.get("frames"), "frames")),
+        resolution=_tuple(shared.int_list(values.get("resolution"), "resolution")),
+        dtype=dtype,
+        rounds=_single(rounds, "rounds"),
+        warmup=_single(warmup, "warmup"),
+    )
+
+
+def _tuple(values: list[int] | None) -> tuple[int, ...] | None:
+    return tuple(values) if values is not None else None
+
+
+def _single(values: list[int] | None, name: str) -> int | None:
+    if values is not None and len(values) > 1:
+        raise BadInput(f"--{name}: one number, got {len(values)}")
+    return values[0] if values else None
 
 
 def cases(options: Options) -> list[Case]:
     """The default matrix for the device, narrowed or replaced by what the options name."""
     o = options
     dtype, rounds, warmup = DEFAULTS[o.device]
-    shapes = CUDA_SHAPES if o.device == "cuda" else CPU_SHAPES
+    shapes = MATRICES[o.matrix or "full"] if o.device == "cuda" else CPU_SHAPES
     if o.preset is not None:
         shapes = [s for s in shapes if s[0] == o.preset] or [_preset_shape(o.preset)]
     if o.batch or o.frames or o.resolution:
-        presets = sorted({s[0] for s in shapes}, key=[s[0] for s in shapes].index)
+        presets = list(dict.fromkeys(s[0] for s in shapes))
         shapes = [
             (p, b, f, r)
             for p in presets
@@ -61,21 +129,26 @@ def cases(options: Options) -> list[Case]:
             )
         ]
     return [
-        Case(p, b, f, r, o.dtype or dtype, o.device, o.rounds or rounds, _warmup(o, warmup))
+        make_case(
+            p,
+            b,
+            f,
+            r,
+            o.dtype or dtype,
+            o.device,
+            o.rounds or rounds,
+            warmup if o.warmup is None else o.warmup,
+        )
         for p, b, f, r in shapes
     ]
 
 
-def _warmup(options: Options, default: int) -> int:
-    return default if options.warmup is None else options.warmup
-
-
-def _values(shapes: list[tuple[str, int, int, int]], preset: str, index: int) -> list[int]:
+def _values(shapes: list[Shape], preset: str, index: int) -> list[int]:
     """The first shape's value for `preset`: options override one axis, not the others."""
-    return [next(s[index] for s in shapes if s[0] == preset)]
+    return [next(s[index] for s in shapes if s[0] == preset)]  # type: ignore[misc]
 
 
-def _preset_shape(name: str) -> tuple[str, int, int, int]:
+def _preset_shape(name: str) -> Shape:
     from mobius_core.models.config import preset
 
     c = preset(name)
@@ -83,8 +156,11 @@ def _preset_shape(name: str) -> tuple[str, int, int, int]:
 
 
 def variants(options: Options) -> list[str]:
-    names = options.variants or list(VARIANTS)
-    unknown = [v for v in names if v not in VARIANTS]
-    if unknown:
-        raise ValueError(f"variants: unknown {unknown}; choose from {list(VARIANTS)}")
-    return names
+    from mobius_core.models.variants import VARIANTS
+
+    return list(options.variants) if options.variants else list(VARIANTS)
+
+
+def cross_check_rounds(case: Case) -> int:
+    """pytest-benchmark's rounds: 3 on CUDA (a cross-check, not a second full set)."""
+    return CUDA_CROSS_CHECK_ROUNDS if case.device == "cuda" else case.rounds

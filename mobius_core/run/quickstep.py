@@ -1,40 +1,63 @@
-"""`mobius-bench step`: one matched step per variant, timed, as a small table."""
+"""`mobius-bench step`: one matched step per variant, timed, as a small table.
+
+On CUDA each variant's peak memory comes from a process of its own (the launcher), so
+that no other variant's weights or optimizer state count in it. A variant that runs out
+of memory (building, or in its step) gets a row saying so; the others still run.
+"""
 
 from __future__ import annotations
 
-import torch
+from torch import nn
 
 from mobius_core.measure.timing import StepTimer
 from mobius_core.models.config import Config
-from mobius_core.models.variants import VARIANTS, build_matched, parameter_counts
-from mobius_core.training.devices import frozen_dtype
+from mobius_core.models.variants import VARIANTS, parameter_counts
+from mobius_core.report.record import Case
+from mobius_core.run.case import build_variant, config, make_case, torch_dtype
+from mobius_core.run.guard import guarded, release
+from mobius_core.run.launcher import Job, isolated
+from mobius_core.training.devices import synchronize
 from mobius_core.training.step import make_batch, make_optimizer, train_step
 
+Row = dict[str, object]
 
-def quick_steps(config: Config, device: str, dtype: torch.dtype) -> list[dict[str, object]]:
+
+def quick_steps(shape: Config, device: str, dtype: str) -> list[Row]:
     """One warm-up and one timed step per variant; a row of figures each."""
-    models = build_matched(config, list(VARIANTS), device, frozen_dtype(device, dtype))
-    batch = make_batch(config).to(device)
-    timer = StepTimer(device)
+    case = make_case(shape.name, shape.batch, shape.frames, shape.resolution, dtype, device, 2, 1)
+    peaks = {v: _isolated_peak(case, v) for v in VARIANTS} if device == "cuda" else {}
     rows = []
-    for variant, model in models.items():
-        optimizer = make_optimizer(model)
-        train_step(model, optimizer, batch, dtype)  # warm-up
+    for variant in VARIANTS:
+        row: Row = {"variant": variant}
+        failure = guarded(lambda v=variant, r=row: _step(case, v, r), device)
+        if failure is not None:
+            row["status"] = f"{failure.status}: {failure.message}"
         if device == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-        losses = []
-        milliseconds = timer(
-            lambda m=model, o=optimizer, out=losses: out.append(train_step(m, o, batch, dtype))
-        )
-        row: dict[str, object] = {
-            "variant": variant,
-            "trainable params": parameter_counts(model)["trainable"],
-            "loss": round(losses[0].item(), 5),
-            "step ms": round(milliseconds, 1),
-        }
-        if device == "cuda":
-            row["peak MiB"] = round(torch.cuda.max_memory_allocated() / 2**20)
+            row["peak MiB"] = peaks[variant]
         rows.append(row)
-        del model, optimizer
+        release(device)
     return rows
+
+
+def _step(case: Case, variant: str, row: Row) -> None:
+    model: nn.Module = build_variant(case, variant)
+    row["trainable params"] = parameter_counts(model)["trainable"]
+    optimizer, timer = make_optimizer(model), StepTimer(case.device)
+    batch = make_batch(config(case)).to(case.device)
+    dtype = torch_dtype(case)
+    train_step(model, optimizer, batch, dtype)  # warm-up
+    synchronize(case.device)
+    losses = []
+    with timer.track():
+        losses.append(train_step(model, optimizer, batch, dtype))
+        synchronize(case.device)
+    row["loss"] = round(losses[0].item(), 5)
+    row["step ms"] = round(timer.samples_ms[0], 1)
+
+
+def _isolated_peak(case: Case, variant: str) -> object:
+    """The allocator's peak over one step in a process of the variant's own, in MiB."""
+    memory = isolated(Job(variant, (case,), flops=False))[case.key].memory
+    if memory.peak_allocated is None:
+        return next(iter(memory.absent.values()), "absent")
+    return round(memory.peak_allocated / 2**20)

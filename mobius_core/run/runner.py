@@ -1,280 +1,228 @@
-"""One case -> one record per variant: every figure, the config, the environment, a status.
+"""One case, timed: the variants interleaved in this process, then a record per variant.
 
-The variants of a case are timed interleaved (A B C A B C ...), so that each ratio to
-serial gets a bootstrap interval from paired rounds. Memory, saved activations and FLOPs
-are measured in separate, untimed passes, so that no tracker slows a timed step. An
-out-of-memory is recorded with its shapes, memory is released, and the run goes on.
+The variants of a case are timed interleaved, the order rotating each round (A B C,
+B C A, C A B), so that each ratio to the baseline gets a bootstrap interval from paired
+rounds and no variant always follows the same one. The untimed figures (memory, saved
+tensors, FLOPs) come from the launcher, measured apart; this module only orchestrates:
+trackers compose around each timed step, and records are built from their results.
 """
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack, nullcontext
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from mobius_core.measure import efficiency, energy, flops, memory, nvml
+from mobius_core.measure import efficiency, energy, nvml
+from mobius_core.measure.energy import EnergyTracker
 from mobius_core.measure.environment import environment
-from mobius_core.measure.saved import SavedTracker
+from mobius_core.measure.results import (
+    OverheadResult,
+    ParamCounts,
+    RatioResult,
+    TimeResult,
+)
 from mobius_core.measure.stats import ratio_of_medians
-from mobius_core.measure.timing import StepTimer, TimeResult
-from mobius_core.models.config import Config, preset
-from mobius_core.models.variants import parameter_counts
-from mobius_core.training.devices import DTYPES, synchronize
-from mobius_core.training.step import Batch, compute_loss, make_batch, make_optimizer, train_step
+from mobius_core.measure.timing import StepTimer
+from mobius_core.measure.tracker import tracking
+from mobius_core.models.variants import baseline_name, parameter_counts
+from mobius_core.report.record import INTERRUPTED, OK, Case, Record
+from mobius_core.run.case import config, torch_dtype, variant_info
+from mobius_core.run.guard import Failure, guarded
+from mobius_core.run.passes import Untimed
+from mobius_core.training.devices import synchronize
+from mobius_core.training.step import Batch, make_batch, make_optimizer, train_step
 
-SCHEMA = "mobius-bench/1"
-BASELINE = "serial"
-
-
-@dataclass(frozen=True)
-class Case:
-    """A shape and its run settings; each variant of it gives one record."""
-
-    preset: str
-    batch: int
-    frames: int
-    resolution: int
-    dtype: str  # fp32, bf16 or fp16
-    device: str  # cpu or cuda
-    rounds: int
-    warmup: int
-
-    def __post_init__(self) -> None:
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype: unknown dtype {self.dtype!r}; choose from {list(DTYPES)}")
-        if self.rounds < 2:
-            raise ValueError(f"rounds: need at least 2 timed rounds, got {self.rounds}")
-        if self.warmup < 0:
-            raise ValueError(f"warmup: must not be negative, got {self.warmup}")
-        self.config()  # validates the shape against the preset
-
-    def config(self) -> Config:
-        return preset(self.preset, batch=self.batch, frames=self.frames, resolution=self.resolution)
-
-    @property
-    def key(self) -> str:
-        """Names the case without its variant, e.g. `sd15-b1-f16-r256-bf16-cuda`."""
-        return (
-            f"{self.preset}-b{self.batch}-f{self.frames}-r{self.resolution}"
-            f"-{self.dtype}-{self.device}"
-        )
-
-    @property
-    def torch_dtype(self) -> torch.dtype:
-        return DTYPES[self.dtype]
+CROSS_CHECK = (
+    "; cross-check: host perf_counter around each synchronised step, as pytest-benchmark's"
+    " pedantic times it (rounds run by the bench API)"
+)
 
 
 @dataclass
 class Trial:
     """One variant inside a case run: its model, optimizer and what it has measured."""
 
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    samples_ms: list[float] = field(default_factory=list)
-    energy_mj: list[int] = field(default_factory=list)
-    overhead_s: float = 0.0  # host time spent reading trackers around timed steps
-    status: str = "ok"
-    message: str | None = None
+    model: nn.Module | None
+    optimizer: torch.optim.Optimizer | None
+    timer: StepTimer
+    energy: EnergyTracker
+    cross_ms: list[float] = field(default_factory=list)  # the cross-check's rounds
+    failure: Failure | None = None
 
 
-def is_oom(error: BaseException) -> bool:
-    text = str(error)
-    return isinstance(error, torch.cuda.OutOfMemoryError) or (
-        isinstance(error, RuntimeError)
-        and ("out of memory" in text or "can't allocate memory" in text)
-    )
-
-
-def release(device: str) -> None:
-    gc.collect()
-    if device == "cuda":
-        torch.cuda.empty_cache()
+def rotation(names: list[str], round_index: int) -> list[str]:
+    """The order of round `round_index`: A B C, then B C A, then C A B, ..."""
+    shift = round_index % len(names) if names else 0
+    return names[shift:] + names[:shift]
 
 
 class CaseRun:
-    """Measures every variant of one case; `record(variant)` gives its record."""
+    """Times every variant of one case; `record(variant, untimed)` gives its Record.
 
-    def __init__(self, case: Case, models: dict[str, nn.Module], seed: int = 0) -> None:
-        self.case = case
-        self.config = case.config()
-        self.batch: Batch = make_batch(self.config, seed).to(case.device)
-        self.timer = StepTimer(case.device)
-        self.nvml, self.nvml_reason = nvml.open_device()
+    `models` maps each variant to its model, or to the Failure that stopped building it.
+    """
+
+    def __init__(self, case: Case, models: dict[str, nn.Module | Failure], seed: int = 0) -> None:
+        self.case, self.config = case, config(case)
         self.env = environment()
-        self.trials = {v: Trial(m, make_optimizer(m)) for v, m in models.items()}
-        self._records: dict[str, dict[str, Any]] = {}
+        handle, reason = nvml.open_device() if case.device == "cuda" else (None, "no CUDA device")
+        self.trials = {
+            v: Trial(
+                m if isinstance(m, nn.Module) else None,
+                make_optimizer(m) if isinstance(m, nn.Module) else None,
+                StepTimer(case.device),
+                EnergyTracker(handle, reason),
+                failure=m if isinstance(m, Failure) else None,
+            )
+            for v, m in models.items()
+        }
+        holder: list[Batch] = []
+        failure = guarded(
+            lambda: holder.append(make_batch(self.config, seed).to(case.device)), case.device
+        )
+        for trial in self.trials.values():
+            trial.failure = trial.failure or failure
+        self.batch: Batch | None = holder[0] if holder else None
 
-    # -- the timed phase ---------------------------------------------------------------
     def step(self, variant: str) -> None:
         """One synchronised training step of `variant`: what every timer times."""
         trial = self.trials[variant]
-        train_step(trial.model, trial.optimizer, self.batch, self.case.torch_dtype)
+        assert trial.model is not None and trial.optimizer is not None and self.batch is not None
+        train_step(trial.model, trial.optimizer, self.batch, torch_dtype(self.case))
         synchronize(self.case.device)
 
     def guard(self, variant: str, action: Callable[[], object]) -> None:
-        """Run `action` for `variant` unless it has failed; record a failure, free memory."""
+        """Run `action` for `variant` unless it has failed; a failure is recorded."""
         trial = self.trials[variant]
-        if trial.status != "ok":
-            return
-        try:
-            action()
-            return
-        except Exception as error:  # one variant's failure must not end the case
-            trial.status = "oom" if is_oom(error) else "error"
-            trial.message = f"{type(error).__name__}: {error}".splitlines()[0]
-        # outside the except clause, so that the traceback's tensors can be freed
-        trial.optimizer.zero_grad(set_to_none=True)
-        release(self.case.device)
+        if trial.failure is None:
+            trial.failure = guarded(action, self.case.device)
+            if trial.failure is not None and trial.optimizer is not None:
+                trial.optimizer.zero_grad(set_to_none=True)
 
-    def _timed_step(self, variant: str) -> None:
+    def _timed(self, variant: str) -> None:
         trial = self.trials[variant]
-        begin = time.perf_counter()
-        before = nvml.energy_mj(self.nvml) if self.nvml else None
-        trial.overhead_s += time.perf_counter() - begin
-        trial.samples_ms.append(self.timer(lambda: self.step(variant)))
-        begin = time.perf_counter()
-        after = nvml.energy_mj(self.nvml) if self.nvml else None
-        if before is not None and after is not None:
-            trial.energy_mj.append(after - before)
-        trial.overhead_s += time.perf_counter() - begin
+        with tracking([trial.energy, trial.timer]):  # the timer innermost: NVML reads outside
+            self.step(variant)
 
-    def run_interleaved(self) -> None:
-        """Warm-up, then `rounds` rounds of one timed step per variant, A B C A B C ..."""
-        for _ in range(self.case.warmup):
-            for variant in self.trials:
-                self.guard(variant, lambda v=variant: self.step(v))
-        for _ in range(self.case.rounds):
-            for variant in self.trials:
-                self.guard(variant, lambda v=variant: self._timed_step(v))
+    def run_interleaved(self, first_round: Callable[[float], None] | None = None) -> None:
+        """Warm-up, then `rounds` timed rounds, the order rotating each round.
 
-    # -- the untimed passes --------------------------------------------------------------
-    def _memory_and_saved(self, variant: str, figures: dict[str, Any]) -> None:
-        """One full step with the peak reset, NVML sampled and the forward's saves counted."""
-        trial, device = self.trials[variant], self.case.device
-        tracker = SavedTracker(trial.model)
-        result = memory.MemoryResult()
-        before = memory.allocated_bytes(device)
-        if device == "cuda":
-            torch.cuda.reset_peak_memory_stats()
+        `first_round(seconds)` is told how long the first round took (warm-up or timed).
+        """
+        names = list(self.trials)
+        for index in range(self.case.warmup + self.case.rounds):
+            begin = time.perf_counter()
+            for variant in rotation(names, index):
+                if index < self.case.warmup:
+                    self.guard(variant, lambda v=variant: self.step(v))
+                else:
+                    self.guard(variant, lambda v=variant: self._timed(v))
+            if index == 0 and first_round is not None:
+                first_round(time.perf_counter() - begin)
 
-        def mark(phase: str) -> AbstractContextManager[object]:
-            return tracker.track() if phase == "forward" else nullcontext()
+    def cross_check(self, variant: str, rounds: int) -> None:
+        """pytest-benchmark's method without pytest: the host clock around each step."""
+        trial = self.trials[variant]
 
-        with ExitStack() as stack:
-            sampler = stack.enter_context(nvml.Sampler(self.nvml)) if self.nvml else None
-            train_step(trial.model, trial.optimizer, self.batch, self.case.torch_dtype, mark)
-            synchronize(device)
-        peak = None
-        if device == "cuda":
-            peak = torch.cuda.max_memory_allocated()
-            result.peak_allocated, result.peak_reserved = peak, torch.cuda.max_memory_reserved()
-        else:
-            reason = "the CPU allocator keeps no peak statistics"
-            result.absent.update(peak_allocated=reason, peak_reserved=reason)
-        if sampler:
-            result.nvml_before, result.nvml_peak = sampler.before_bytes, sampler.peak_bytes
-            result.nvml_after, result.nvml_method = nvml.memory_used(self.nvml), nvml.SAMPLER_METHOD
-            figures["power_mw"] = sampler.power_mw
-        else:
-            result.absent["nvml"] = self.nvml_reason
-        saved = tracker.result
-        result.breakdown = memory.breakdown(trial.model, trial.optimizer, saved.bytes or 0, peak)
-        result.leak = memory.leak_check(before, memory.allocated_bytes(device), device)
-        figures["memory"], figures["saved"] = result, saved
+        def one() -> None:
+            begin = time.perf_counter()
+            self.step(variant)
+            trial.cross_ms.append(1000 * (time.perf_counter() - begin))
 
-    def _flops(self, variant: str, figures: dict[str, Any]) -> None:
-        trial, dtype = self.trials[variant], self.case.torch_dtype
-        result = flops.count_step(trial.model, lambda: compute_loss(trial.model, self.batch, dtype))
-        trial.optimizer.zero_grad(set_to_none=True)  # counted, not applied
-        inputs = (self.batch.latents, self.batch.timesteps, self.batch.context)
-        try:
-            autocast = torch.autocast(self.case.device, dtype=dtype, enabled=dtype != torch.float32)
-            with autocast:
-                total, unsupported = flops.fvcore_forward(trial.model, inputs)
-            flops.cross_check(result, total, unsupported)
-        except Exception as error:  # the cross-check failing leaves the primary figure
-            result.absent["fvcore_forward"] = f"fvcore failed: {type(error).__name__}: {error}"
-        figures["flops"] = result
+        for _ in range(rounds):
+            self.guard(variant, one)
 
     # -- records ---------------------------------------------------------------------------
-    def record(self, variant: str) -> dict[str, Any]:
-        """The variant's record (measured on first call, after `run_interleaved`)."""
-        if variant not in self._records:
-            self._records[variant] = self._measure(variant)
-        return self._records[variant]
-
-    def _measure(self, variant: str) -> dict[str, Any]:
+    def record(
+        self, variant: str, untimed: Untimed, pytest_median_ms: float | None = None
+    ) -> Record:
+        """The variant's record: `ok` with every figure, or its failure and no figure."""
         trial = self.trials[variant]
-        figures: dict[str, Any] = {}
-        self.guard(variant, lambda: self._memory_and_saved(variant, figures))
-        self.guard(variant, lambda: self._flops(variant, figures))
-        record = self._skeleton(variant)
-        if trial.status != "ok":
+        record = Record(
+            case=self.case,
+            variant=variant_info(variant),
+            status=OK,
+            config=self.config.to_dict(),
+            environment=self.env,
+            shapes=self._shapes(),
+        )
+        if trial.model is not None:
+            record.params = ParamCounts(**parameter_counts(trial.model))
+        if trial.failure is not None:
+            record.status, record.message = trial.failure.status, trial.failure.message
             return record
-        timing = TimeResult.from_samples(trial.samples_ms, self.timer.method)
+        timing = trial.timer.result()
         median = timing.median_ms or 0.0
-        record["time"] = timing.to_dict()
-        record["overhead"] = self._overhead(trial, median)
-        for name in ("memory", "saved", "flops"):
-            record[name] = figures[name].to_dict()
-        record["energy"] = self._energy(trial, figures, median).to_dict()
-        record["efficiency"] = self._efficiency(figures["flops"], median).to_dict()
-        record["ratio_to_serial"] = self._ratio(variant)
+        if trial.cross_ms:
+            timing.method += CROSS_CHECK
+            pytest_median_ms = TimeResult.from_samples(trial.cross_ms, "").median_ms
+        record.time, record.pytest_benchmark_median_ms = timing, pytest_median_ms
+        record.memory, record.saved, record.flops = untimed.memory, untimed.saved, untimed.flops
+        record.energy = energy.with_power(trial.energy.result(), untimed.power_mw, median)
+        record.efficiency = self._efficiency(untimed, median)
+        record.overhead = self._overhead(trial, median)
+        record.ratio_to_baseline = self._ratio(variant)
         return record
 
-    def _skeleton(self, variant: str) -> dict[str, Any]:
+    def interrupted(self, variant: str, untimed: Untimed) -> Record | None:
+        """A record of what `variant` measured before Ctrl-C, or None if it timed nothing."""
         trial = self.trials[variant]
+        if trial.failure is not None or not trial.timer.samples_ms:
+            return None
+        record = self.record(variant, untimed)
+        record.status, record.message = INTERRUPTED, "interrupted while the case was timed"
+        return record
+
+    def _shapes(self) -> dict[str, list[int]]:
+        c = self.config
+        side = c.resolution // 8
         return {
-            "schema": SCHEMA,
-            "case": {**asdict(self.case), "variant": variant, "key": self.case.key},
-            "config": self.config.to_dict(),
-            "environment": self.env,
-            "status": trial.status,
-            "message": trial.message,
-            "shapes": {
-                "latents": list(self.batch.latents.shape),
-                "context": list(self.batch.context.shape),
-            },
-            "params": parameter_counts(trial.model),
+            "latents": [c.batch, c.latent_channels, c.frames, side, side],
+            "context": [c.batch, c.context_len, c.context_dim],
         }
 
-    def _overhead(self, trial: Trial, median_ms: float) -> dict[str, Any]:
-        per_step_ms = 1000 * trial.overhead_s / max(len(trial.samples_ms), 1)
-        return {
-            "tracker_ms_per_step": per_step_ms,
-            "fraction_of_step": per_step_ms / median_ms if median_ms else None,
-            "method": "host time spent reading trackers around each timed step",
-        }
-
-    def _energy(
-        self, trial: Trial, figures: dict[str, Any], median_ms: float
-    ) -> energy.EnergyResult:
-        if not self.nvml:
-            return energy.absent(self.nvml_reason)
-        if len(trial.energy_mj) != len(trial.samples_ms):
-            return energy.absent("this GPU has no NVML total-energy counter")
-        return energy.from_counter(trial.energy_mj, figures.get("power_mw", []), median_ms)
-
-    def _efficiency(
-        self, result: flops.FlopsResult, median_ms: float
-    ) -> efficiency.EfficiencyResult:
+    def _efficiency(self, untimed: Untimed, median_ms: float):
+        flops = untimed.flops
+        if flops.total is None or not median_ms:
+            return efficiency.EfficiencyResult(
+                absent={"mfu": "no FLOP count", "hfu": "no FLOP count"}
+            )
         dtype = self.case.dtype
         if dtype == "fp32" and self.case.device == "cuda" and torch.backends.cuda.matmul.allow_tf32:
             dtype = "tf32"
         gpu = self.env.get("gpu")
-        return efficiency.mfu(
-            result.total or 0, median_ms, gpu if isinstance(gpu, str) else None, dtype
+        return efficiency.utilisation(
+            flops.total,
+            flops.recomputed or 0,
+            median_ms,
+            gpu if isinstance(gpu, str) else None,
+            dtype,
         )
 
-    def _ratio(self, variant: str) -> dict[str, Any] | None:
-        base = self.trials.get(BASELINE)
-        if variant == BASELINE or base is None or base.status != "ok":
+    def _overhead(self, trial: Trial, median_ms: float) -> OverheadResult:
+        per_step_ms = 1000 * trial.energy.overhead_s / max(len(trial.timer.samples_ms), 1)
+        return OverheadResult(
+            tracker_ms_per_step=per_step_ms,
+            fraction_of_step=per_step_ms / median_ms if median_ms else None,
+        )
+
+    def _ratio(self, variant: str) -> RatioResult | None:
+        """The step-time ratio to the baseline, or absent with the reason."""
+        name = baseline_name()
+        if variant == name:
             return None
-        samples = self.trials[variant].samples_ms
-        return {"time": ratio_of_medians(samples, base.samples_ms).to_dict()}
+        base = self.trials.get(name)
+        if base is None:
+            return RatioResult(absent={"ratio": f"the baseline {name} was not run in this case"})
+        if base.failure is not None:
+            return RatioResult(
+                absent={"ratio": f"the baseline {name} failed: {base.failure.status}"}
+            )
+        samples = self.trials[variant].timer.samples_ms
+        if len(samples) != len(base.timer.samples_ms):
+            return RatioResult(absent={"ratio": "the baseline's rounds are not paired with these"})
+        return ratio_of_medians(samples, base.timer.samples_ms)
