@@ -7,8 +7,10 @@ import pytest
 from mobius_core.report.claims import (
     FAIL,
     INCONCLUSIVE,
+    NA,
     PASS,
     Saving,
+    decisive,
     verdict_interval,
     verdict_value,
 )
@@ -42,9 +44,32 @@ def test_saving_from_a_ratio_flips_the_interval() -> None:
     assert Saving.from_ratio(0.70, 0.65, 0.75).verdict(0.12) == PASS
     assert Saving.from_ratio(0.70).verdict(0.24) == PASS  # no interval: the value decides
     assert Saving.from_ratio(0.80).verdict(0.24) == FAIL
-    assert Saving.from_ratio(0.70, 0.65, 0.75).text() == "+30.0% [+25.0%, +35.0%]"
+    assert Saving.from_ratio(0.70, 0.65, 0.75).text(0.12) == "+30.0% [+25.0%, +35.0%]"
+    assert Saving(float("nan")).verdict(0.12) == NA  # not timed: no verdict
 
 
 def test_an_inverted_interval_is_refused() -> None:
     with pytest.raises(ValueError, match=r"^interval: low 0\.3 is above high 0\.1$"):
         verdict_interval(0.3, 0.1, 0.12)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (0.23996, "+23.996%"),  # not "+24.0%": that would be on the claim's other side
+        (0.2399, "+23.99%"),
+        (0.24, "+24.0%"),  # the claim itself counts as reaching it
+        (0.24004, "+24.0%"),  # rounds down to the claim, still on its side
+        (0.2351, "+23.5%"),
+        (-0.10, "-10.0%"),
+    ],
+)
+def test_a_saving_is_shown_with_the_digits_that_decide_it(value: float, shown: str) -> None:
+    assert decisive(value, 0.24) == shown
+
+
+def test_each_end_of_an_interval_is_shown_on_its_side_of_the_claim() -> None:
+    # a saving of 15% [11.996%, 20%] against 12%: INCONCLUSIVE would read as PASS at 12.0%
+    saving = Saving(0.15, 0.11996, 0.20)
+    assert saving.verdict(0.12) == INCONCLUSIVE
+    assert saving.text(0.12) == "+15.0% [+11.996%, +20.0%]"

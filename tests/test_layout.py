@@ -30,7 +30,7 @@ FORBIDDEN = {
         "mobius_core.measure.",  # but measure.results, checked below
     ),
 }
-ALLOWED = ("mobius_core.measure.results",)
+ALLOWED = ("mobius_core.measure.results", "mobius_core.measure.stats")  # both torch-free
 MAX_LINES = 300
 
 

@@ -1,34 +1,65 @@
-"""A run cut down to its deterministic figures: what CI's regression gate holds runs to."""
+"""A run cut down to its `exact` figures: what CI's regression gate holds runs to.
+
+Which figures stay comes from the result fields' `compare` metadata, so a new exact figure
+is kept without a change here. The cut is still a loadable run (pytest-benchmark shaped,
+schema `mobius-bench/2`), marked as a baseline so that `report` refuses it.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import MISSING, Field, fields, replace
+from typing import Any, TypeVar
 
-from mobius_core.report.runs import FAILED_KEY, Run
+from mobius_core.errors import BadInput
+from mobius_core.measure.results import EXACT, Result
+from mobius_core.report.record import OK, Record
+from mobius_core.report.runs import BASELINE_KEY, BENCHMARK, FAILED_KEY, Run
 
-KEPT = ("schema", "case", "config", "status", "message", "shapes", "params", "saved")
-FLOP_FIELDS = ("total", "forward", "backward", "recomputed", "by_region", "convention")
+R = TypeVar("R", bound=Result)
+
+
+def _default(f: Field[Any]) -> Any:
+    return f.default_factory() if f.default_factory is not MISSING else f.default
+
+
+def _cut(result: R, top: bool = False) -> R | None:
+    """`result` with its exact figures alone (and, at the top, the record's own fields:
+    case, variant, status, config); a part left with no figure is None."""
+    exact = {f.name for f in fields(result) if f.metadata.get("compare") == EXACT}
+    changes: dict[str, Any] = {}
+    for f in fields(result):
+        value = getattr(result, f.name)
+        own = top and "unit" not in f.metadata  # the record's own fields
+        if isinstance(value, Result):
+            changes[f.name] = _cut(value)
+        elif f.name not in exact and f.name != "absent" and not own:
+            changes[f.name] = _default(f)
+    cut = replace(result, **changes)
+    if not top:
+        cut.absent = {k: v for k, v in result.absent.items() if k in exact}
+    parts = [getattr(cut, f.name) for f in fields(cut)]
+    kept = [v for f, v in zip(fields(cut), parts, strict=True) if f.name in exact]
+    kept += [v for v in parts if isinstance(v, Result)]
+    return cut if top or any(v is not None for v in kept) else None
 
 
 def deterministic_baseline(run: Run) -> str:
-    """A pytest-benchmark-shaped JSON holding only FLOPs, saved bytes and parameter counts.
+    """The baseline's JSON: the run's records cut to their exact figures, and its machine.
 
     Time, memory and energy depend on the machine and its load; these do not.
     """
-    if run.kind != "benchmark":
-        raise ValueError(f"{run.path}: a {run.kind}; a dry run is its own baseline")
-    benchmarks = []
-    for record in run.records:
-        kept = {k: record[k] for k in KEPT if k in record}
-        if "flops" in record:
-            kept["flops"] = {k: record["flops"][k] for k in FLOP_FIELDS if k in record["flops"]}
-        benchmarks.append(
-            {"name": record["case"]["key"] + "-" + record["case"]["variant"], "extra_info": kept}
-        )
+    if run.kind != BENCHMARK:
+        raise BadInput(f"{run.path}: a {run.kind}; a dry run is its own baseline")
+    records = [_cut(r, top=True) for r in run.records if isinstance(r, Record)]
     data = {
         "machine_info": {"mobius": run.machine},
-        "benchmarks": benchmarks,
-        FAILED_KEY: [],
-        "source": str(run.path),
+        "benchmarks": [
+            {"name": f"{r.case.key}-{r.variant.name}", "extra_info": r.to_dict()}
+            for r in records
+            if r is not None and r.status == OK
+        ],
+        FAILED_KEY: [r.to_dict() for r in records if r is not None and r.status != OK],
+        BASELINE_KEY: {"source": run.baseline_of or str(run.path), "figures": EXACT},
     }
     return json.dumps(data, indent=1) + "\n"

@@ -1,16 +1,19 @@
-"""The paper's claims and their verdicts: PASS, FAIL or INCONCLUSIVE."""
+"""The paper's claims and their verdicts: PASS, FAIL or INCONCLUSIVE, each shown with the
+digits that decide it."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 MEMORY_CLAIM = 0.24  # "24% less GPU memory"
 TIME_CLAIM = 0.12  # "12% less training time"
 PASS, FAIL, INCONCLUSIVE, NA = "PASS", "FAIL", "INCONCLUSIVE", "n/a"
+MAX_DIGITS = 12
 
 
 def verdict_interval(low: float, high: float, claim: float) -> str:
-    """A saving's 95% interval against a claimed saving.
+    """A saving's interval against a claimed saving.
 
     PASS when the whole interval reaches the claim, FAIL when it lies wholly below,
     INCONCLUSIVE when it straddles the claim.
@@ -25,13 +28,24 @@ def verdict_interval(low: float, high: float, claim: float) -> str:
 
 
 def verdict_value(saving: float, claim: float) -> str:
-    """A saving without sampling noise (memory): PASS when it reaches the claim."""
+    """A saving without sampling noise: PASS when it reaches the claim."""
     return PASS if saving >= claim else FAIL
+
+
+def decisive(value: float, claim: float, digits: int = 1) -> str:
+    """`value` as a signed percentage with at least `digits` decimals, and as many more as it
+    takes for the shown number to lie on the same side of `claim` as `value` does."""
+    for places in range(digits, MAX_DIGITS + 1):
+        text = f"{value:+.{places}%}"
+        if (float(text[:-1]) / 100 >= claim) == (value >= claim):
+            return text
+    return f"{value * 100:+.{MAX_DIGITS}e}%"
 
 
 @dataclass(frozen=True)
 class Saving:
-    """The saving of a variant over serial: 1 - ratio, with its interval where timed."""
+    """The saving of a variant over the baseline: 1 - ratio, with its interval where known
+    (time: the bootstrap interval; memory: the spread of the memory passes)."""
 
     value: float
     low: float | None = None
@@ -45,11 +59,16 @@ class Saving:
         return cls(1 - ratio, None if high is None else 1 - high, None if low is None else 1 - low)
 
     def verdict(self, claim: float) -> str:
+        if any(v is not None and math.isnan(v) for v in (self.value, self.low, self.high)):
+            return NA
         if self.low is None or self.high is None:
             return verdict_value(self.value, claim)
         return verdict_interval(self.low, self.high, claim)
 
-    def text(self) -> str:
+    def text(self, claim: float) -> str:
+        """The saving and its interval, each with the digits that put it on its side of
+        `claim`."""
+        value = decisive(self.value, claim)
         if self.low is None or self.high is None:
-            return f"{self.value:+.1%}"
-        return f"{self.value:+.1%} [{self.low:+.1%}, {self.high:+.1%}]"
+            return value
+        return f"{value} [{decisive(self.low, claim)}, {decisive(self.high, claim)}]"
