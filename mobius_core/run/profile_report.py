@@ -11,10 +11,11 @@ import torch
 from mobius_core.models.config import Config
 from mobius_core.models.variants import build_matched
 from mobius_core.outputs import write_atomic
+from mobius_core.progress import tracked
 from mobius_core.report.markdown import size, table
 from mobius_core.report.plots import save_figure
 from mobius_core.run.profiling import LAUNCH_BOUND_BELOW, PHASES, VariantProfile, profile_variant
-from mobius_core.training.devices import frozen_dtype
+from mobius_core.training.devices import DTYPES, frozen_dtype
 from mobius_core.training.step import make_batch
 
 PHASE_COLOURS = {"forward": "tab:blue", "backward": "tab:orange", "optimizer": "tab:green"}
@@ -106,9 +107,10 @@ def profile_markdown(
         "",
         f"{config.name}: batch {config.batch}, {config.frames} frames, {config.resolution} px;"
         f" {device}, {dtype}. Phases are marked with `record_function` (on CUDA each ends with a"
-        " synchronisation, so its wall time covers its kernels); regions are the forward's"
-        " spatial/trunk layers, motion modules, bridges and fusion (`other`: the forward's"
-        " remainder). Traces open in Perfetto or chrome://tracing"
+        " synchronisation, so its wall time covers its kernels); regions are those the"
+        " model's modules declare: spatial (the 2D UNet), temporal (motion modules) and"
+        " bridges+fusion (`other`: the rest of the forward, the noising and the loss). Traces"
+        " open in Perfetto or chrome://tracing"
         + ("; memory snapshots in https://pytorch.org/memory_viz." if device == "cuda" else "."),
         "",
         table(overview),
@@ -144,11 +146,12 @@ def write_profile(
     warmup: int,
     folder: Path,
 ) -> list[str]:
-    """Profile every variant into `folder`; returns the names of the files written."""
+    """Profile every variant (each once) into `folder`; returns the names of the files written."""
+    variants = list(dict.fromkeys(variants))
     models = build_matched(config, variants, device, frozen_dtype(device, dtype))
     batch = make_batch(config).to(device)
     profiles, timelines = [], {}
-    for variant in variants:
+    for variant in tracked(variants, "profile"):
         result, timeline = profile_variant(
             variant, models.pop(variant), batch, dtype, device, steps, warmup, folder
         )
@@ -158,7 +161,7 @@ def write_profile(
     if device == "cuda":  # on CPU, profile.md gives saved bytes by region instead
         plot = "memory_timeline.png"
         timeline_plot(timelines, folder / plot)
-    dtype_name = str(dtype).removeprefix("torch.")
+    dtype_name = next(name for name, value in DTYPES.items() if value == dtype)
     write_atomic(
         folder / "profile.md", profile_markdown(config, device, dtype_name, profiles, plot)
     )

@@ -2,14 +2,22 @@
 
 Each variant runs a few steps after warm-up under `torch.profiler`, marked with
 `record_function`: the step's phases (forward, backward, optimizer) and, inside the
-forward, its regions (spatial/trunk, temporal, bridges, fusion; region markers are forward
-hooks that exist only while profiling, so the benchmark never runs them). On CUDA each
-phase ends with a synchronisation, so that its wall time covers its kernels.
+forward, its regions (`measure.regions`: spatial, temporal, bridges+fusion; a range opens
+wherever the running module's region changes, so the ranges never nest). The markers are
+forward hooks that exist only while profiling, so the benchmark never runs them. On CUDA
+each phase ends with a synchronisation, so that its wall time covers its kernels.
+
+On CUDA every `record_function` range appears twice: as the CPU range, and as a GPU-side
+user annotation of the same name spanning its kernels. Wall times come from the CPU
+ranges only; kernel sums leave user annotations out, as torch's own table does.
 """
 
 from __future__ import annotations
 
 import gzip
+import os
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -18,24 +26,24 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.autograd import DeviceType
 from torch.autograd.profiler import record_function
-from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+from torch.autograd.profiler_util import EventList, FunctionEvent
 from torch.profiler import ProfilerActivity, profile
 
+from mobius_core.measure import compat
+from mobius_core.measure.regions import OTHER, RegionStack
+from mobius_core.measure.regions import REGIONS as ALL_REGIONS
 from mobius_core.measure.saved import SavedTracker
-from mobius_core.models.layers import Downsample, TimestepEmbedding, Upsample
-from mobius_core.models.mobius import Bridge, Fusion
-from mobius_core.models.spatial import ResBlock2D, SpatialTransformer
-from mobius_core.models.temporal import TemporalTransformer
-from mobius_core.models.unet import UNet
 from mobius_core.training.devices import synchronize
 from mobius_core.training.step import Batch, compute_loss, make_optimizer, train_step
 
 PHASES = ("forward", "backward", "optimizer")
-REGIONS = ("spatial", "temporal", "bridges", "fusion")
+REGIONS = tuple(r for r in ALL_REGIONS if r != OTHER)  # `other`: the forward's remainder
 STEP = "mobius/step"
 LAUNCH_BOUND_BELOW = 0.8  # kernel time / wall time under this: the GPU waits on launches
 GZIP_ABOVE = 8 * 2**20  # bytes: traces larger than this are written gzipped
+KINETO_NOISE = "USDT:"  # kineto's C++ writes these to fd 2 at profiler start and stop
 
 
 def phase_name(phase: str) -> str:
@@ -46,54 +54,22 @@ def region_name(region: str) -> str:
     return f"mobius/forward/{region}"
 
 
-_REGION_OF: tuple[tuple[type[nn.Module], str], ...] = (
-    (TemporalTransformer, "temporal"),
-    (Bridge, "bridges"),
-    (Fusion, "fusion"),
-    (ResBlock2D, "spatial"),
-    (SpatialTransformer, "spatial"),
-    (Downsample, "spatial"),
-    (Upsample, "spatial"),
-    (TimestepEmbedding, "spatial"),
-)
-
-
-def marked_modules(model: nn.Module) -> dict[int, str]:
-    """id(module) -> region, for modules that do not nest inside one another."""
-    marked = {}
-    for module in model.modules():
-        for kind, region in _REGION_OF:
-            if isinstance(module, kind):
-                marked[id(module)] = region
-        if isinstance(module, UNet):  # the stem and head convolutions of the 2D UNet
-            for head in (module.conv_in, module.conv_norm_out, module.conv_out):
-                marked[id(head)] = "spatial"
-    return marked
-
-
 @contextmanager
 def region_markers(model: nn.Module) -> Iterator[None]:
-    """A `record_function` range around every forward of a marked module, while entered."""
-    marked = marked_modules(model)
-    open_ranges: list[AbstractContextManager[Any]] = []
+    """While entered, a `record_function` range for each stretch of the model's forward
+    that stays in one region (its modules' `region`)."""
+    open_ranges: list[record_function] = []
 
-    def enter(module: nn.Module, args: Any) -> None:
-        if id(module) in marked:
-            rf = record_function(region_name(marked[id(module)]))
-            rf.__enter__()
-            open_ranges.append(rf)
-
-    def leave(module: nn.Module, args: Any, output: Any) -> None:
-        if id(module) in marked and open_ranges:
+    def change(before: str | None, after: str | None) -> None:
+        if open_ranges:
             open_ranges.pop().__exit__(None, None, None)
+        if after is not None and after != OTHER:
+            marker = record_function(region_name(after))
+            marker.__enter__()
+            open_ranges.append(marker)
 
-    pre = register_module_forward_pre_hook(enter)
-    post = register_module_forward_hook(leave, always_call=True)
-    try:
+    with RegionStack(model, on_change=change).active():
         yield
-    finally:
-        pre.remove()
-        post.remove()
 
 
 def phase_marker(device: str) -> Callable[[str], AbstractContextManager[None]]:
@@ -106,6 +82,28 @@ def phase_marker(device: str) -> Callable[[str], AbstractContextManager[None]]:
             synchronize(device)
 
     return mark
+
+
+@contextmanager
+def quiet_kineto() -> Iterator[None]:
+    """Leave kineto's `USDT:` lines out of stderr; every other line written meanwhile passes.
+
+    Kineto's C++ side writes them straight to file descriptor 2 when the profiler starts
+    and stops, and no log level silences them: fd 2 goes to a file while entered.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            lines = capture.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.write("".join(x for x in lines if not x.startswith(KINETO_NOISE)))
 
 
 @dataclass
@@ -136,59 +134,74 @@ class VariantProfile:
         return "GPU-bound" if ratio >= LAUNCH_BOUND_BELOW else "launch-bound"
 
 
-def _device_us(event: Any, attribute: str) -> float:
-    """Device time of a profiler event (the attribute was renamed from cuda to device)."""
-    return float(getattr(event, attribute, getattr(event, attribute.replace("device", "cuda"), 0)))
+def _on_cpu(event: FunctionEvent) -> bool:
+    return event.device_type == DeviceType.CPU
 
 
-def summarise(prof: profile, variant: str, steps: int, device: str) -> VariantProfile:
-    """Per-step phase, region and operator times from a finished profile."""
-    events = prof.events()
-    ranges: dict[str, list[Any]] = {}
+def cpu_ranges(events: EventList) -> dict[str, list[FunctionEvent]]:
+    """Our `record_function` ranges by name, CPU side only (not their GPU annotations)."""
+    ranges: dict[str, list[FunctionEvent]] = {}
     for event in events:
-        if event.name.startswith("mobius/"):
+        if _on_cpu(event) and event.name.startswith("mobius/"):
             ranges.setdefault(event.name, []).append(event)
-
-    def wall_ms(name: str) -> float:
-        return sum(e.time_range.elapsed_us() for e in ranges.get(name, [])) / 1000 / steps
-
-    def kernel_ms(name: str) -> float:
-        return sum(_device_us(e, "device_time_total") for e in ranges.get(name, [])) / 1000 / steps
-
-    phases = {p: wall_ms(phase_name(p)) for p in PHASES}
     forwards = [e.time_range for e in ranges.get(phase_name("forward"), [])]
-    for region in REGIONS:  # checkpointing re-runs marked modules in backward: not forward
+    for region in REGIONS:  # checkpointing re-runs modules in backward: not forward
         name = region_name(region)
         ranges[name] = [
             e
             for e in ranges.get(name, [])
             if any(f.start <= e.time_range.start <= f.end for f in forwards)
         ]
+    return ranges
+
+
+def summarise(events: EventList, variant: str, steps: int, device: str) -> VariantProfile:
+    """Per-step phase, region and operator times from a finished profile's events."""
+    ranges = cpu_ranges(events)
+    annotations = {e.name for e in events if compat.is_user_annotation(e)}
+
+    def wall_ms(name: str) -> float:
+        return sum(e.time_range.elapsed_us() for e in ranges.get(name, [])) / 1000 / steps
+
+    phases = {p: wall_ms(phase_name(p)) for p in PHASES}
     regions = {r: wall_ms(region_name(r)) for r in REGIONS}
     regions["other"] = max(phases["forward"] - sum(regions.values()), 0.0)
     cuda = device == "cuda"
-    sort_key = "self_device_time_total" if cuda else "self_cpu_time_total"
-    ops = [a for a in prof.key_averages() if not a.key.startswith(("mobius/", "ProfilerStep"))]
-    ops.sort(key=lambda a: _device_us(a, sort_key) if cuda else a.self_cpu_time_total, reverse=True)
+    averages = [
+        a
+        for a in events.key_averages()
+        if not a.key.startswith(("mobius/", "ProfilerStep")) and a.key not in annotations
+    ]
+    if cuda:
+        averages.sort(key=compat.self_device_us, reverse=True)
+    else:
+        averages.sort(key=lambda a: a.self_cpu_time_total, reverse=True)
     top = [
         {
             "operator": a.key,
             "calls": a.count // steps,
             "self CPU ms": round(a.self_cpu_time_total / 1000 / steps, 3),
-            **({"self CUDA ms": round(_device_us(a, sort_key) / 1000 / steps, 3)} if cuda else {}),
+            **({"self CUDA ms": round(compat.self_device_us(a) / 1000 / steps, 3)} if cuda else {}),
         }
-        for a in ops[:12]
+        for a in averages[:12]
     ]
     result = VariantProfile(variant, steps, wall_ms(STEP), phases, regions, top)
     if cuda:
-        total = sum(_device_us(a, "self_device_time_total") for a in prof.key_averages())
-        result.kernel_ms = total / 1000 / steps
-        forward, optimizer = kernel_ms(phase_name("forward")), kernel_ms(phase_name("optimizer"))
-        result.phases_kernel_ms = {
-            "forward": forward,
-            "backward": max(result.kernel_ms - forward - optimizer, 0.0),
-            "optimizer": optimizer,
-        }
+        kernels = [e for e in events if not _on_cpu(e) and e.name not in annotations]
+        result.kernel_ms = sum(e.time_range.elapsed_us() for e in kernels) / 1000 / steps
+        # kernels by the CPU op that launched them (any thread: backward runs on its own)
+        launches = [
+            (e.time_range.start, sum(k.duration for k in e.kernels if k.name not in annotations))
+            for e in events
+            if _on_cpu(e) and e.kernels
+        ]
+
+        def kernel_ms(name: str) -> float:
+            spans = [e.time_range for e in ranges.get(name, [])]
+            inside = (us for at, us in launches if any(s.start <= at <= s.end for s in spans))
+            return sum(inside) / 1000 / steps
+
+        result.phases_kernel_ms = {p: kernel_ms(phase_name(p)) for p in PHASES}
         result.regions_kernel_ms = {r: kernel_ms(region_name(r)) for r in REGIONS}
     return result
 
@@ -209,20 +222,19 @@ def activities(device: str) -> list[ProfilerActivity]:
     return [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
 
 
-def memory_timeline(prof: profile, device: str) -> dict[str, Any]:
+def memory_timeline(events: EventList, device: str) -> dict[str, Any]:
     """Allocated memory over the first profiled step, from the profiler's memory events.
 
     Returns times (ms from the step's start), the net bytes allocated since then, and the
     phases' spans in the same time base.
     """
-    events = prof.events()
-    step = min((e for e in events if e.name == STEP), key=lambda e: e.time_range.start)
+    ranges = cpu_ranges(events)
+    step = min(ranges[STEP], key=lambda e: e.time_range.start)
     start, end = step.time_range.start, step.time_range.end
-    field_name = "self_device_memory_usage" if device == "cuda" else "self_cpu_memory_usage"
     changes = sorted(
-        (e.time_range.start, getattr(e, field_name, 0))
+        (e.time_range.start, compat.self_memory_bytes(e, device))
         for e in events
-        if start <= e.time_range.start <= end and getattr(e, field_name, 0)
+        if start <= e.time_range.start <= end and compat.self_memory_bytes(e, device)
     )
     times, level, levels = [0.0], 0, [0]
     for when, delta in changes:
@@ -232,19 +244,10 @@ def memory_timeline(prof: profile, device: str) -> dict[str, Any]:
     spans = {
         p: ((e.time_range.start - start) / 1000, (e.time_range.end - start) / 1000)
         for p in PHASES
-        for e in events
-        if e.name == phase_name(p) and start <= e.time_range.start <= end
+        for e in ranges.get(phase_name(p), [])
+        if start <= e.time_range.start <= end
     }
     return {"times_ms": times, "bytes": levels, "spans": spans}
-
-
-def record_snapshot_start() -> None:
-    torch.cuda.memory._record_memory_history(max_entries=200_000)
-
-
-def record_snapshot_dump(path: Path) -> None:
-    torch.cuda.memory._dump_snapshot(str(path))
-    torch.cuda.memory._record_memory_history(enabled=None)
 
 
 def profile_variant(
@@ -267,25 +270,30 @@ def profile_variant(
     synchronize(device)
     cuda = device == "cuda"
     if cuda:
-        record_snapshot_start()
+        compat.record_memory_history()
     mark = phase_marker(device)
-    with (
-        profile(activities=activities(device), record_shapes=True, profile_memory=True) as prof,
-        region_markers(model),
-    ):
-        for _ in range(steps):
-            with record_function(STEP):
-                train_step(model, optimizer, batch, dtype, mark)
-                synchronize(device)
-    result = summarise(prof, variant, steps, device)
+    prof = profile(activities=activities(device), record_shapes=True, profile_memory=True)
+    with quiet_kineto():
+        prof.start()
+    try:
+        with region_markers(model):
+            for _ in range(steps):
+                with record_function(STEP):
+                    train_step(model, optimizer, batch, dtype, mark)
+                    synchronize(device)
+    finally:
+        with quiet_kineto():
+            prof.stop()
+    events = prof.events()
+    result = summarise(events, variant, steps, device)
     result.files.append(export_trace(prof, folder / f"{variant}-trace.json").name)
     if cuda:
         snapshot = folder / f"{variant}-memory-snapshot.pickle"
-        record_snapshot_dump(snapshot)
+        compat.dump_memory_snapshot(snapshot)
         result.files.append(snapshot.name)
     else:
         tracker = SavedTracker(model)
         with tracker.track():
             compute_loss(model, batch, dtype)
-        result.saved_by_region = tracker.result.by_region
-    return result, memory_timeline(prof, device)
+        result.saved_by_region = tracker.result().by_region
+    return result, memory_timeline(events, device)
