@@ -30,6 +30,9 @@ class Config:
     # -- temporal (motion) modules --
     temporal_heads: int = 8
     temporal_positions: int = 32  # longest clip the positional embedding covers
+    # mobius-double's return bridges (temporal -> spatial), at the last k up positions;
+    # None: at every up position. Other variants ignore it.
+    rejoin_positions: int | None = None
     # -- clip shape of one step --
     batch: int = 1
     frames: int = 16
@@ -50,6 +53,16 @@ class Config:
     def downsampling(self) -> int:
         """Total downsampling of the UNet: one stride-2 conv between adjacent levels."""
         return 2 ** (self.levels - 1)
+
+    @property
+    def up_positions(self) -> int:
+        """Motion-module positions in the decoder: every layer of every up level."""
+        return self.levels * self.layers_per_up_level
+
+    @property
+    def rejoin(self) -> int:
+        """How many return bridges mobius-double has: `rejoin_positions`, None resolved."""
+        return self.up_positions if self.rejoin_positions is None else self.rejoin_positions
 
     @property
     def latent_size(self) -> int:
@@ -116,6 +129,9 @@ def validate(c: Config) -> None:
             "frames",
             f"{c.frames} is above temporal_positions={c.temporal_positions}",
         )
+    k = c.rejoin_positions
+    if k is not None and not 0 <= k <= c.up_positions:
+        _fail("rejoin_positions", f"{k} is outside 0..{c.up_positions} (the up positions)")
     if c.resolution % VAE_FACTOR:
         _fail("resolution", f"{c.resolution} is not divisible by the VAE factor {VAE_FACTOR}")
     if c.latent_size % c.downsampling:

@@ -68,6 +68,19 @@ register(
         spatial=lambda model: model.trunk,
     )
 )
+register(
+    VariantSpec(
+        "mobius-double",
+        lambda c: MobiusUNet(c, rejoin=c.rejoin),
+        "mobius, double bridge (returns in the decoder)",
+        "tab:red",
+        (TemporalBranch, Fusion),
+        spatial=lambda model: model.trunk,
+    )
+)
+
+
+BUILT_IN = tuple(VARIANTS)  # the variants defined here; interop and tests may register more
 
 
 def spec(variant: str) -> VariantSpec:

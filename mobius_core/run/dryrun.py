@@ -3,105 +3,148 @@
 FLOPs come from FlopCounterMode over forward and backward; bytes saved for backward from
 the saved-tensor tracker; parameter, gradient and optimizer bytes from the parameter
 counts at the holdings the real run uses (frozen weights in the compute dtype, trainable
-weights, gradients and both AdamW moments in fp32). The meta device has no autocast, so
-the forward runs wholly in the chosen dtype: autocast keeps norm outputs in fp32 and saves
-bf16 copies of fp32 weights, so a measured run saves somewhat more.
+weights, gradients and both AdamW moments in fp32). Attention is modelled as CUDA's fused
+kernels run it (`run.attention`), or as the meta device's math path for comparison. The
+batch is made on the meta device too, so that no batch size costs memory. The meta device
+has no autocast, so the forward runs wholly in the chosen dtype: autocast keeps norm
+outputs in fp32 and saves bf16 copies of fp32 weights, so a measured run saves somewhat more.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 import torch
 
-from mobius_core.measure.flops import count_step
+from mobius_core.errors import BadInput
+from mobius_core.measure.flops import FlopTracker
+from mobius_core.measure.results import ParamCounts
 from mobius_core.measure.saved import SavedTracker
 from mobius_core.models.config import Config
-from mobius_core.models.variants import build_unet, parameter_counts
-from mobius_core.training.step import compute_loss, make_batch
+from mobius_core.models.variants import baseline_name, build_unet, parameter_counts, spec
+from mobius_core.progress import tracked
+from mobius_core.report.design_space import REJOINING, Sweep
+from mobius_core.report.record import Case, DryRecord, DryRun, StateBytes, VariantInfo
+from mobius_core.run.attention import FUSED, attention_model
+from mobius_core.training.devices import DTYPES
+from mobius_core.training.step import Batch, compute_loss
 
 FP32 = 4  # bytes
+META = "meta"
 
 
-def predict(config: Config, variant: str, dtype: torch.dtype) -> dict[str, Any]:
-    """One variant's predicted figures at `config`'s shape and `dtype`."""
-    model = build_unet(config, variant, device="meta").to(dtype)
-    batch = make_batch(config).to("meta", dtype)
-    tracker = SavedTracker(model)
-
-    def forward() -> torch.Tensor:
-        with tracker.track():
-            return compute_loss(model, batch)
-
-    result = count_step(model, forward)
-    counts = parameter_counts(model)
-    size = torch.finfo(dtype).bits // 8
-    return {
-        "variant": variant,
-        "flops": result.to_dict(),
-        "saved": tracker.result.to_dict(),
-        "params": counts,
-        "bytes": {
-            "parameters": counts["frozen"] * size + counts["trainable"] * FP32,
-            "gradients": counts["trainable"] * FP32,
-            "optimizer": 2 * counts["trainable"] * FP32,  # AdamW exp_avg and exp_avg_sq
-            "saved": tracker.result.bytes,
-        },
-    }
+def dtype_name(dtype: torch.dtype) -> str:
+    """The one spelling of a dtype: fp32, bf16 or fp16."""
+    return next(name for name, value in DTYPES.items() if value == dtype)
 
 
-def dry_run(config: Config, variants: list[str], dtype: torch.dtype) -> dict[str, Any]:
-    """Predictions for every variant, with each figure's ratio to serial's."""
-    rows = [predict(config, v, dtype) for v in variants]
-    base = next((r for r in rows if r["variant"] == "serial"), None)
-    for row in rows:
-        if base is not None:
-            row["ratio_to_serial"] = {
-                "flops": row["flops"]["total"] / base["flops"]["total"],
-                "saved": row["bytes"]["saved"] / base["bytes"]["saved"],
-                "parameters+gradients+optimizer": _states(row) / _states(base),
-            }
-    return {
-        "schema": "mobius-bench-dryrun/1",
-        "config": config.to_dict(),
-        "dtype": str(dtype).removeprefix("torch."),
-        "variants": rows,
-    }
+def meta_batch(config: Config, dtype: torch.dtype) -> Batch:
+    """A step's inputs on the meta device, shapes only: nothing allocated at any batch."""
+    c, size = config, config.latent_size
+    latents = (c.batch, c.latent_channels, c.frames, size, size)  # (b, 4, f, h/8, w/8)
 
+    def empty(*shape: int, kind: torch.dtype = dtype) -> torch.Tensor:
+        return torch.empty(shape, device=META, dtype=kind)
 
-def _states(row: dict[str, Any]) -> int:
-    b = row["bytes"]
-    return b["parameters"] + b["gradients"] + b["optimizer"]
-
-
-def format_dry_run(result: dict[str, Any]) -> str:
-    """A Markdown table: GFLOPs by phase and region, GiB of each kind, ratios to serial."""
-    g, gib = 1e9, 2**30
-    head = (
-        "| variant | fwd GFLOP | bwd GFLOP | step GFLOP | x serial | spatial | temporal"
-        " | bridges+fusion | saved GiB | x serial | params GiB | grads GiB | optimizer GiB |"
+    return Batch(
+        latents=empty(*latents),
+        context=empty(c.batch, c.context_len, c.context_dim),  # (b, 77, 768)
+        timesteps=empty(c.batch, kind=torch.long),  # (b,)
+        noise=empty(*latents),
     )
-    lines = [head, "|" + "---|" * 13]
-    for row in result["variants"]:
-        f, b, ratio = row["flops"], row["bytes"], row.get("ratio_to_serial", {})
-        regions = {
-            k: f["by_region"]["forward"][k] + f["by_region"]["backward"][k]
-            for k in f["by_region"]["forward"]
-        }
-        cells = [
-            row["variant"],
-            f"{f['forward'] / g:,.0f}",
-            f"{f['backward'] / g:,.0f}",
-            f"{f['total'] / g:,.0f}",
-            f"{ratio.get('flops', float('nan')):.3f}",
-            f"{regions['spatial'] / g:,.0f}",
-            f"{regions['temporal'] / g:,.0f}",
-            f"{regions['bridges+fusion'] / g:,.1f}",
-            f"{b['saved'] / gib:.2f}",
-            f"{ratio.get('saved', float('nan')):.3f}",
-            f"{b['parameters'] / gib:.2f}",
-            f"{b['gradients'] / gib:.2f}",
-            f"{b['optimizer'] / gib:.2f}",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+
+
+def state_bytes(counts: dict[str, int], dtype: torch.dtype) -> StateBytes:
+    """Frozen weights in the compute dtype; trainable weights, gradients, AdamW in fp32."""
+    size = torch.finfo(dtype).bits // 8
+    return StateBytes(
+        parameters=counts["frozen"] * size + counts["trainable"] * FP32,
+        gradients=counts["trainable"] * FP32,
+        optimizer=2 * counts["trainable"] * FP32,  # AdamW exp_avg and exp_avg_sq
+    )
+
+
+def predict(config: Config, variant: str, dtype: torch.dtype, attention: str = FUSED) -> DryRecord:
+    """One variant's predicted step at `config`'s shape and `dtype`, attention as named."""
+    model = build_unet(config, variant, device=META).to(dtype)
+    batch = meta_batch(config, dtype)
+    flops, saved = FlopTracker(model), SavedTracker(model)
+    with attention_model(attention), flops.track():  # backward recomputes: keep it inside
+        with flops.mark("forward"), saved.track():
+            loss = compute_loss(model, batch)
+        with flops.mark("backward"):
+            loss.backward()
+    counts = parameter_counts(model)
+    info = spec(variant)
+    return DryRecord(
+        case=Case(
+            config.name, config.batch, config.frames, config.resolution, dtype_name(dtype), META
+        ),
+        variant=VariantInfo(info.name, info.label, info.colour, info.baseline),
+        attention=attention,
+        params=ParamCounts(**counts),
+        flops=flops.result(),
+        saved=saved.result(),
+        states=state_bytes(counts, dtype),
+    )
+
+
+def _ratios(record: DryRecord, base: DryRecord) -> dict[str, float]:
+    """`record`'s step FLOPs, saved bytes and state bytes over `base`'s."""
+    assert record.flops.total and base.flops.total and record.saved.bytes and base.saved.bytes
+
+    def states(r: DryRecord) -> int:
+        return (r.states.parameters or 0) + (r.states.gradients or 0) + (r.states.optimizer or 0)
+
+    return {
+        "flops": record.flops.total / base.flops.total,
+        "saved": record.saved.bytes / base.saved.bytes,
+        "states": states(record) / states(base),
+    }
+
+
+def dry_run(
+    config: Config, variants: list[str], dtype: torch.dtype, attention: str = FUSED
+) -> DryRun:
+    """Predictions for every variant, each with its figures' ratios to the baseline's
+    (when the baseline is among them)."""
+    records = [predict(config, v, dtype, attention) for v in variants]
+    return _with_ratios(config, records, dtype, attention)
+
+
+def _with_ratios(
+    config: Config, records: list[DryRecord], dtype: torch.dtype, attention: str
+) -> DryRun:
+    base = next((r for r in records if r.variant.name == baseline_name()), None)
+    for record in records:
+        if base is not None:
+            record.ratio_to_baseline = _ratios(record, base)
+    plain = {k: list(v) if isinstance(v, tuple) else v for k, v in config.to_dict().items()}
+    return DryRun(plain, dtype_name(dtype), attention, records)  # config as JSON reads back
+
+
+def rejoin_sweep(
+    config: Config,
+    variants: list[str],
+    dtype: torch.dtype,
+    rejoin: list[int],
+    attention: str = FUSED,
+) -> Sweep:
+    """A dry run per k in `rejoin`, its config's `rejoin_positions` set to k: mobius-double at
+    k beside the other variants, which do not depend on k and are predicted once."""
+    if REJOINING not in variants:
+        raise BadInput(f"--rejoin: only {REJOINING} has return bridges; add it to --variants")
+    configs = [_rejoining(config, k) for k in rejoin]  # every k checked before the work
+    fixed = {v: predict(config, v, dtype, attention) for v in variants if v != REJOINING}
+    runs = []
+    for at_k in tracked(configs, "dry run", name=lambda c: f"k={c.rejoin_positions}"):
+        double = predict(at_k, REJOINING, dtype, attention)
+        records = [double if v == REJOINING else replace(fixed[v]) for v in variants]
+        runs.append(_with_ratios(at_k, records, dtype, attention))
+    return Sweep(runs)
+
+
+def _rejoining(config: Config, k: int) -> Config:
+    if not 0 <= k <= config.up_positions:
+        raise BadInput(f"--rejoin: {k} is outside 0..{config.up_positions} (the up positions)")
+    return replace(config, rejoin_positions=k)
