@@ -9,42 +9,24 @@ import pandas as pd
 
 from mobius_core.outputs import write_atomic
 from mobius_core.report import plots
-from mobius_core.report.claims import MEMORY_CLAIM, TIME_CLAIM, Saving
-from mobius_core.report.markdown import flops, number, size, table
-from mobius_core.report.runs import Run, case_key
-from mobius_core.report.tables import frame, memory_figure
+from mobius_core.report.figures import CASE_PLOTS, case_figures, run_figures
+from mobius_core.report.headline import headline_case, sentence
+from mobius_core.report.markdown import flops, missing, number, size, table
+from mobius_core.report.merge import merge
+from mobius_core.report.record import OK, Record
+from mobius_core.report.runs import Run
+from mobius_core.report.sections import (
+    DESIGN_PLOT,
+    Extras,
+    design_section,
+    quality_column,
+    quality_note,
+)
+from mobius_core.report.tables import baseline_name, frame, memory_figure, variants
+from mobius_core.report.verdicts import CANDIDATE, claims_frame, tolerance_text
 
-BASELINE, CANDIDATE = "serial", "mobius"
-
-
-def claims_frame(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per case with serial and mobius measured: savings, the time interval and verdicts."""
-    memory, label = memory_figure(rows)
-    rows = rows.assign(memory=memory)
-    out = []
-    for case, group in rows[rows["status"] == "ok"].groupby("case", sort=False):
-        by_variant = group.set_index("variant")
-        if not {BASELINE, CANDIDATE} <= set(by_variant.index):
-            continue
-        base, new = by_variant.loc[BASELINE], by_variant.loc[CANDIDATE]
-        mem = Saving.from_ratio(new["memory"] / base["memory"])
-        time = Saving.from_ratio(new["time_ratio"], new["time_ratio_low"], new["time_ratio_high"])
-        flop = Saving.from_ratio(new["flops"] / base["flops"])
-        out.append(
-            {
-                "case": case,
-                "memory_label": label,
-                "memory_saving": mem.value,
-                "memory_verdict": mem.verdict(MEMORY_CLAIM),
-                "time_saving": time.value,
-                "time_low": time.low,
-                "time_high": time.high,
-                "time_text": time.text(),
-                "time_verdict": time.verdict(TIME_CLAIM),
-                "flop_saving": flop.value,
-            }
-        )
-    return pd.DataFrame(out)
+CASES = "cases"  # --all-cases: a folder of one-case plots per case
+MAP = "claims_map.png"  # where the claims hold (the GPU evidence's plot), linked when present
 
 
 def _machine(run: Run) -> str:
@@ -58,6 +40,7 @@ def _machine(run: Run) -> str:
         "cudnn",
         "torch",
         "python",
+        "cpu_model",
         "cpu",
         "cpu_count",
         "tf32_matmul",
@@ -68,36 +51,37 @@ def _machine(run: Run) -> str:
     return ", ".join(f"{k} {m[k]}" for k in keys if k in m)
 
 
-def _claims_table(rows: pd.DataFrame, claims: pd.DataFrame) -> str:
+def _claims_table(
+    rows: pd.DataFrame, claims: pd.DataFrame, quality: list[str] | None = None
+) -> str:
     memory, label = memory_figure(rows)
     rows = rows.assign(memory=memory)
     verdicts = claims.set_index("case") if not claims.empty else None
     lines = []
     for _, r in rows.iterrows():
-        c = (
-            verdicts.loc[r["case"]]
-            if verdicts is not None and r["case"] in verdicts.index
-            else None
-        )
-        mine = c is not None and r["variant"] == CANDIDATE
+        judged = verdicts is not None and r["case"] in verdicts.index
+        c = verdicts.loc[r["case"]] if judged and r["variant"] == CANDIDATE else None
         nvml = f" (NVML {size(r['nvml_peak'])})" if pd.notna(r.get("nvml_peak")) else ""
         lines.append(
             {
                 "case": r["case"],
                 "variant": r["variant"],
                 "status": r["status"],
-                "peak memory": f"{size(r['memory'])}{nvml}" if r["status"] == "ok" else "",
+                "peak memory": f"{size(r['memory'])}{nvml}" if r["status"] == OK else "",
                 "step time ms (IQR)": _time(r),
                 "FLOPs": flops(r.get("flops")),
                 "saved for backward": size(r.get("saved_bytes")),
                 "energy J": number(r.get("energy_j"), "{:.1f}"),
                 "MFU": number(r.get("mfu"), "{:.1%}"),
-                "memory saving": f"{c['memory_saving']:+.2%}" if mine else "",
-                "vs 24%": c["memory_verdict"] if mine else "",
-                "time saving [95% CI]": c["time_text"] if mine else "",
-                "vs 12%": c["time_verdict"] if mine else "",
+                "memory saving": c["memory_text"] if c is not None else "",
+                "vs 24%": c["memory_verdict"] if c is not None else "",
+                "time saving [95% CI]": c["time_text"] if c is not None else "",
+                "vs 12%": c["time_verdict"] if c is not None else "",
             }
         )
+    if quality is not None:
+        for line, cell in zip(lines, quality, strict=True):
+            line["quality"] = cell
     return f"Peak memory is the {label}.\n\n" + table(lines)
 
 
@@ -113,23 +97,23 @@ def _predicted(rows: pd.DataFrame, predicted: pd.DataFrame) -> str:
     pred = predicted.set_index(["case", "variant"])
     lines = []
     memory, _ = memory_figure(rows)
+    gpu = "saved_allocator" in rows  # the allocator's cross-check of saved bytes
     for (_, r), mem in zip(rows.iterrows(), memory, strict=True):
-        if (r["case"], r["variant"]) not in pred.index or r["status"] != "ok":
+        if (r["case"], r["variant"]) not in pred.index or r["status"] != OK:
             continue
         p = pred.loc[(r["case"], r["variant"])]
-        states = sum(
-            p[c] for c in ("mem_parameters", "mem_gradients", "mem_optimizer", "mem_saved")
-        )
+        parts = [p.get(c) for c in ("mem_parameters", "mem_gradients", "mem_optimizer")]
         lines.append(
             {
                 "case": r["case"],
                 "variant": r["variant"],
-                "FLOPs predicted": flops(p["flops"]),
-                "FLOPs measured": flops(r["flops"]),
-                "saved predicted": size(p["saved_bytes"]),
-                "saved measured": size(r["saved_bytes"]),
-                "states+saved predicted": size(states),
+                "FLOPs predicted": flops(p.get("flops")),
+                "FLOPs measured": flops(r.get("flops")),
+                "saved predicted": size(p.get("saved_bytes")),
+                "saved measured": size(r.get("saved_bytes")),
+                "states+saved predicted": size(sum(parts, p.get("saved_bytes"))),
                 "peak measured": size(mem),
+                **(_allocator_gap(p.get("saved_bytes"), r.get("saved_allocator")) if gpu else {}),
             }
         )
     if not lines:
@@ -137,27 +121,48 @@ def _predicted(rows: pd.DataFrame, predicted: pd.DataFrame) -> str:
     return "\n## Predicted (dry run) beside measured\n\n" + table(lines) + "\n"
 
 
-def _paragraph(claims: pd.DataFrame) -> str:
+def _allocator_gap(predicted: float | None, allocator: float | None) -> dict[str, str]:
+    """On a GPU run: the allocator's saved bytes (after the forward minus before it) and their
+    gap to the dry run's prediction."""
+    gap = allocator / predicted - 1 if predicted and not missing(allocator) else None
+    return {"saved measured (allocator)": size(allocator), "gap": number(gap, "{:+.1%}")}
+
+
+def _paragraph(claims: pd.DataFrame, baseline: str | None) -> str:
     if claims.empty:
-        return "No case has both serial and mobius measured, so no claim can be judged."
+        against = baseline or "a baseline variant"
+        return f"No case has both {against} and {CANDIDATE} measured, so no claim can be judged."
     best = claims.loc[claims["time_saving"].idxmax()]
     worst = claims.loc[claims["time_saving"].idxmin()]
     gap = claims["flop_saving"] - claims["time_saving"]
+    if len(claims) == 1:
+        where = (
+            f"Mobius saves {best['time_saving']:.1%} of the time at {best['case']}, the one"
+            f" case judged (memory {best['memory_saving']:.1%})."
+        )
+    else:
+        where = (
+            f"Mobius saves the most time at {best['case']} ({best['time_saving']:.1%}, memory"
+            f" {best['memory_saving']:.1%}) and the least at {worst['case']}"
+            f" ({worst['time_saving']:.1%}, memory {worst['memory_saving']:.1%})."
+        )
     return (
-        f"Mobius saves the most time at {best['case']} ({best['time_saving']:.1%}, memory"
-        f" {best['memory_saving']:.1%}) and the least at {worst['case']}"
-        f" ({worst['time_saving']:.1%}, memory {worst['memory_saving']:.1%}). The analytic"
-        f" bound on the time saving is the share of step FLOPs mobius skips"
-        f" ({claims['flop_saving'].min():.1%} to {claims['flop_saving'].max():.1%} here);"
-        f" the measured time saving lies {gap.min():+.1%} to {gap.max():+.1%} below that bound"
-        f" (a negative gap is a saving above it: time is not FLOPs alone)."
+        f"{where} The analytic bound on the time saving is the share of step FLOPs mobius skips"
+        f" ({_span(claims['flop_saving'])} here); the measured time saving lies"
+        f" {_span(gap, '+.1%')} below that bound (a negative gap is a saving above it: time is"
+        " not FLOPs alone)."
     )
 
 
-def _quality(rows: pd.DataFrame) -> str:
-    ok = rows[rows["status"] == "ok"]
+def _span(values: pd.Series, fmt: str = ".1%") -> str:
+    low, high = values.min(), values.max()
+    return f"{low:{fmt}}" if low == high else f"{low:{fmt}} to {high:{fmt}}"
+
+
+def _quality(rows: pd.DataFrame, records: list[Record]) -> str:
+    ok = rows[rows["status"] == OK]
     parts = []
-    if "time_cv" in ok:
+    if "time_cv" in ok and ok["time_cv"].notna().any():
         worst = ok.loc[ok["time_cv"].idxmax()]
         parts.append(
             f"largest step-time coefficient of variation {worst['time_cv']:.1%}"
@@ -171,95 +176,115 @@ def _quality(rows: pd.DataFrame) -> str:
     if "fvcore_agreement" in ok:
         spread = (ok["fvcore_agreement"] - 1).abs().max()
         parts.append(f"fvcore and FlopCounterMode forward FLOPs within {spread:.2%}")
-    if "leak" in ok:
-        leaks = ok[ok["leak"] == "leak"]
-        parts.append(f"{len(leaks)} leak(s) found" if len(leaks) else "no leak found")
+    checked = [r.memory.leak for r in records if r.memory is not None and r.memory.leak]
+    if checked:
+        leaks = sum(leak.status == "leak" for leak in checked)
+        parts.append(f"{leaks} leak(s) found" if leaks else "no leak found")
+    failed = [f"{r.case.key} {r.variant.name}: {r.status}" for r in records if r.status != OK]
+    if failed:
+        parts.append(f"not measured: {', '.join(failed)}")
     return "; ".join(parts) + "."
 
 
-def _samples(runs: list[Run], case: str) -> dict[str, list[float]]:
-    return {
-        r["case"]["variant"]: r["time"]["samples_ms"]
-        for run in runs
-        for r in run.records
-        if case_key(r["case"]) == case and "time" in r
-    }
-
-
-def write_report(measured: list[Run], predicted: list[Run], out: Path) -> list[str]:
-    """Write the report into the new folder `out`; returns the names of the files written."""
-    rows = frame(measured)
-    claims = claims_frame(rows)
-    reference = rows["case"].iloc[0]
-    reference_rows = rows[(rows["case"] == reference) & (rows["status"] == "ok")]
+def write_report(
+    measured: list[Run],
+    predicted: list[Run],
+    out: Path,
+    case: str | None = None,
+    all_cases: bool = False,
+    extras: Extras | None = None,
+) -> list[str]:
+    """Write the report into the new folder `out`; returns the names of the files written.
+    The one-case plots show `case`, else the headline case; `all_cases` adds a set per case
+    in `cases/<case>/`; `extras` (sweeps, converge records) add their sections."""
+    extras = extras or Extras()
+    records, merged = merge([r for run in measured for r in run.records])
+    guesses, _ = merge([r for run in predicted for r in run.records])
+    rows = frame(records)
+    baseline = baseline_name(records)
+    claims = claims_frame(rows, records, baseline)
+    colours = {name: info.colour for name, info in variants(records).items()}
+    headline = headline_case(rows, baseline, case)
     figures = {
-        "savings.png": lambda p: plots.savings(claims, p),
-        "memory_sweeps.png": lambda p: plots.memory_sweeps(rows, p),
-        "time_vs_batch.png": lambda p: plots.time_vs_batch(rows, p),
-        "memory_breakdown.png": lambda p: plots.memory_breakdown(reference_rows, p),
-        "flops_by_region.png": lambda p: plots.flops_by_region(reference_rows, p),
-        "time_distribution.png": lambda p: plots.time_distribution(
-            _samples(measured, reference), reference, p
-        ),
+        **run_figures(rows, claims, colours, baseline),
+        **case_figures(rows, records, headline, colours),
     }
-    skipped = {name: draw(out / name) for name, draw in figures.items()}
+    skipped = plots.write(figures, out)
     drawn = [name for name, reason in skipped.items() if reason is None]
+    if all_cases:
+        for key in dict.fromkeys(rows["case"]):
+            (out / CASES / key).mkdir(parents=True)
+            plots.write(case_figures(rows, records, key, colours), out / CASES / key)
     rows.to_csv(out / "cases.csv.tmp", index=False)
     (out / "cases.csv.tmp").replace(out / "cases.csv")
     write_atomic(out / "cases.md", table(rows.to_dict("records")) + "\n")
-    summary = _summary(
-        out,
-        measured,
-        rows,
-        claims,
-        frame(predicted) if predicted else pd.DataFrame(),
-        drawn,
-        {k: v for k, v in skipped.items() if v},
+    opening = sentence(claims, rows, headline, measured[0].describe_machine(), baseline)
+    design = design_section(extras, records, out)
+    text = "\n".join(
+        [
+            "# mobius-bench report",
+            "",
+            opening + _proxy_note(rows),
+            "",
+            *(
+                [f"[Where the claims hold: the claims map]({MAP})", ""]
+                if (out / MAP).exists()
+                else []
+            ),
+            *_head(out, measured, merged),
+            _claims_table(rows, claims, quality_column(rows, extras)),
+            "",
+            *quality_note(extras),
+            _paragraph(claims, baseline),
+            "",
+            tolerance_text(claims),
+            "",
+            f"Measurement quality: {_quality(rows, records)}",
+            _predicted(rows, frame(guesses) if guesses else pd.DataFrame()),
+            *design,
+            "## Files",
+            "",
+            "- `cases.csv`, `cases.md`: every figure, a row per case and variant",
+            f"- the plots of one case ({', '.join(CASE_PLOTS)}) show {headline}",
+            *[f"- `{name}`" for name in drawn],
+            *[f"- skipped `{name}`: {reason}" for name, reason in skipped.items() if reason],
+            *([f"- `{CASES}/<case>/`: the plots of one case, for each case"] if all_cases else []),
+            "",
+        ]
     )
-    write_atomic(out / "summary.md", summary)
-    return ["summary.md", "cases.csv", "cases.md", *drawn]
+    write_atomic(out / "summary.md", text)
+    drawn += [DESIGN_PLOT] if design else []
+    return ["summary.md", "cases.csv", "cases.md", *drawn, *([f"{CASES}/"] if all_cases else [])]
 
 
-def _summary(
-    folder: Path,
-    measured: list[Run],
-    rows: pd.DataFrame,
-    claims: pd.DataFrame,
-    predicted: pd.DataFrame,
-    drawn: list[str],
-    skipped: dict[str, str],
-) -> str:
+def _proxy_note(rows: pd.DataFrame) -> str:
+    """On a CPU run, what its peak memory stands for."""
+    _, label = memory_figure(rows)
+    return "" if label == "allocator peak" else f" Peak memory here is the {label}."
+
+
+def _head(folder: Path, measured: list[Run], merged: str | None) -> list[str]:
     sources = ", ".join(str(r.path) for r in measured)
     profiles = [r.path.parent / "profile" / "profile.md" for r in measured]
     # the report folder is staged beside its final place, so a relative link holds
     links = [Path(os.path.relpath(p.resolve(), folder.resolve())) for p in profiles if p.exists()]
-    profiled = [f"Profile of this run: [{link}]({link})" for link in links]
-    lines = [
-        "# mobius-bench report",
-        "",
+    return [
         f"Runs: {sources}",
         "",
-        *[line + "\n" for line in profiled],
+        *([f"Merged: {merged}\n"] if merged else []),
+        *[
+            f"Interrupted: {r.path} was stopped early; it holds the cases finished before.\n"
+            for r in measured
+            if r.interrupted
+        ],
+        *[f"Profile of this run: [{link}]({link})\n" for link in links],
         f"Machine: {_machine(measured[0])}",
         "",
         "## Claims: Mobius against serial",
         "",
         "The paper claims 24% less GPU memory and 12% less training time. A time verdict is"
         " PASS when the whole 95% interval of the saving reaches the claim, FAIL when it lies"
-        " below, INCONCLUSIVE when it straddles; memory has no sampling noise, so its verdict"
-        " uses the measured value.",
-        "",
-        _claims_table(rows, claims),
-        "",
-        _paragraph(claims),
-        "",
-        f"Measurement quality: {_quality(rows)}",
-        _predicted(rows, predicted),
-        "## Files",
-        "",
-        "- `cases.csv`, `cases.md`: every figure, a row per case and variant",
-        *[f"- `{name}`" for name in drawn],
-        *[f"- skipped `{name}`: {reason}" for name, reason in skipped.items()],
+        " below, INCONCLUSIVE when it straddles; each figure is shown with the digits that"
+        " put it on its side of the claim.",
         "",
     ]
-    return "\n".join(lines)
