@@ -25,6 +25,7 @@ _EXPORTS = {
     "build_matched": "mobius_core.models.variants",
     "build_unet": "mobius_core.models.variants",
     "build_unet2d": "mobius_core.models.variants",
+    "from_diffusers": "mobius_core.interop.load",
 }
 __all__ = sorted(_EXPORTS)
 

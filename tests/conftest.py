@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mobius_core.models.config import Config, preset
-from mobius_core.models.variants import VARIANTS, build_matched
+from mobius_core.models.variants import BUILT_IN, build_matched
 from mobius_core.training.step import Batch, make_batch
 
 
@@ -17,7 +17,7 @@ def tiny() -> Config:
 
 @pytest.fixture
 def models(tiny: Config) -> dict[str, torch.nn.Module]:
-    return build_matched(tiny, list(VARIANTS))
+    return build_matched(tiny, list(BUILT_IN))
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,12 @@ import torch
 
 from mobius_core.models.config import Config, preset
 from mobius_core.models.variants import (
-    VARIANTS,
+    BUILT_IN,
     build_unet,
     build_unet2d,
     load_spatial_weights,
     parameter_counts,
+    spec,
 )
 from mobius_core.training.step import Batch
 
@@ -117,14 +118,14 @@ def test_positions_follow_the_unet() -> None:
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("variant", list(BUILT_IN))
 def test_output_shape(models: dict, batch: Batch, tiny: Config, variant: str) -> None:
     out = models[variant](batch.latents, batch.timesteps, batch.context)
     c = tiny
     assert out.shape == (c.batch, 4, c.frames, c.latent_size, c.latent_size)
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("variant", list(BUILT_IN))
 def test_initial_variant_is_the_per_frame_2d_unet(tiny: Config, batch: Batch, variant: str) -> None:
     torch.manual_seed(0)
     unet2d = build_unet2d(tiny)
@@ -142,17 +143,17 @@ def test_initial_variant_is_the_per_frame_2d_unet(tiny: Config, batch: Batch, va
     assert (got - expected).abs().max().item() <= 1e-5
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("variant", list(BUILT_IN))
 def test_2d_state_dict_loads_under_the_same_names(tiny: Config, variant: str) -> None:
     unet2d = build_unet2d(tiny)
     model = build_unet(tiny, variant)
     load_spatial_weights(model, variant, unet2d.state_dict())
-    spatial = model.trunk if variant == "mobius" else model
+    spatial = spec(variant).spatial(model)
     loaded = spatial.state_dict()
     for name, weight in unet2d.state_dict().items():
         assert torch.equal(loaded[name], weight), name
     extra = set(loaded) - set(unet2d.state_dict())
-    if variant == "mobius":  # the trunk is exactly the 2D UNet
+    if spatial is not model:  # mobius's trunk is exactly the 2D UNet
         assert not extra
     else:  # the serial layers hold the motion modules beside the 2D names
         assert extra and all(".temporal." in name for name in extra)

@@ -6,10 +6,12 @@ pixels folded into the batch, `(b h w) f c`.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor, nn
 
-from mobius_core.models.layers import Attention, FeedForward, sinusoids
+from mobius_core.models.layers import TEMPORAL, Attention, FeedForward, sinusoids
 
 
 class TemporalAttentionBlock(nn.Module):
@@ -26,12 +28,16 @@ class TemporalAttentionBlock(nn.Module):
 
 
 class TemporalTransformer(nn.Module):
-    """GroupNorm, projection in, two self-attention blocks over frames, GEGLU feed-forward,
-    zero-initialised projection out, residual: the identity at initialisation."""
+    """GroupNorm over the whole clip, projection in, two self-attention blocks over frames,
+    GEGLU feed-forward, zero-initialised projection out, residual: the identity at
+    initialisation. The norm spans all frames, as diffusers' `AnimateDiffTransformer3D`
+    (original AnimateDiff normalises each frame alone), so that its weights load unchanged."""
+
+    region: ClassVar[str] = TEMPORAL
 
     def __init__(self, channels: int, heads: int, groups: int, max_frames: int) -> None:
         super().__init__()
-        self.norm = nn.GroupNorm(groups, channels)
+        self.norm = nn.GroupNorm(groups, channels, eps=1e-6)  # over the whole clip, as diffusers
         self.proj_in = nn.Linear(channels, channels)
         self.blocks = nn.ModuleList(TemporalAttentionBlock(channels, heads) for _ in range(2))
         self.ff_norm = nn.LayerNorm(channels)
@@ -47,7 +53,9 @@ class TemporalTransformer(nn.Module):
         # x: ((b f), c, h, w) -> ((b f), c, h, w)
         bf, c, height, width = x.shape
         b, pixels = bf // frames, height * width
-        h = self.proj_in(self.norm(x).flatten(2).transpose(1, 2))  # ((b f), h*w, c)
+        clip = x.reshape(b, frames, c, pixels).transpose(1, 2)  # (b, c, f, h*w)
+        normed = self.norm(clip).transpose(1, 2).reshape(bf, c, pixels)  # ((b f), c, h*w)
+        h = self.proj_in(normed.transpose(1, 2))  # ((b f), h*w, c)
         h = h.reshape(b, frames, pixels, c).transpose(1, 2).reshape(b * pixels, frames, c)
         positions = self.positions[:frames].to(h.dtype)  # (f, c)
         for block in self.blocks:
