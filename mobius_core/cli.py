@@ -23,10 +23,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("mobius_core.run.cmd_bench", "the benchmark suite into a new run folder"),
     "step": ("mobius_core.run.cmd_step", "one quick matched step per variant, as a table"),
     "dry-run": ("mobius_core.run.cmd_dry_run", "predict FLOPs and bytes on the meta device"),
+    "converge": (
+        "mobius_core.run.cmd_converge",
+        "quality at matched cost: temporal gain per variant vs serial",
+    ),
     "profile": ("mobius_core.run.cmd_profile", "torch.profiler traces and tables per variant"),
     "report": ("mobius_core.report.cmd_report", "claims, tables and plots from runs"),
     "compare": ("mobius_core.report.cmd_compare", "a new run against a base; exit 1 on regression"),
     "baseline": ("mobius_core.report.cmd_baseline", "a run cut to its deterministic figures"),
+    "export-motion": (
+        "mobius_core.interop.cmd_export_motion",
+        "trained motion modules as a diffusers MotionAdapter folder",
+    ),
 }
 
 

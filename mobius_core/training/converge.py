@@ -1,0 +1,103 @@
+"""Quality at matched cost: stage 1 (the 2D model), then every variant's fine-tune and control.
+
+Every variant and seed is fine-tuned twice from the same stage-1 weights: on coherent clips,
+and as a control on incoherent clips (each frame from another clip), which measures what a
+fine-tune gains from its added capacity alone. The frozen 2D model's validation loss is the
+no-temporal baseline. The result is plain JSON for `report.converge_record`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mobius_core.models.config import Config
+from mobius_core.models.variants import build_unet2d, hold_frozen_in
+from mobius_core.progress import progress
+from mobius_core.training.data import ShapeClips, Source
+from mobius_core.training.devices import frozen_dtype
+from mobius_core.training.finetune import FinetuneSettings, finetune
+from mobius_core.training.latent_folder import LatentFolder
+from mobius_core.training.pretrain import PretrainSettings, cache_path, pretrained
+from mobius_core.training.validation import Losses, evaluate, validation_set
+
+
+@dataclass(frozen=True)
+class ConvergeSettings:
+    """Everything a converge run does, apart from the shape and the device."""
+
+    pretrain: PretrainSettings
+    finetune: FinetuneSettings
+    seeds: tuple[int, ...]
+    variants: tuple[str, ...]
+    val_clips: int  # held-out clips
+    val_pairs: int  # (timestep, noise) pairs per clip
+
+
+def source_of(data: Path | None, config: Config) -> Source:
+    """The synthetic shapes, or the latent clips of the folder `data`."""
+    if data is None:
+        return ShapeClips(config)
+    return LatentFolder(data, config)
+
+
+def baseline_losses(
+    config: Config,
+    weights: dict[str, torch.Tensor],
+    source: Source,
+    valset: Any,
+    device: str,
+    dtype: torch.dtype,
+) -> Losses:
+    """The frozen 2D model's validation losses, under the fine-tune's dtype policy."""
+    with torch.device(device):
+        model = build_unet2d(config)
+    model.load_state_dict(weights)
+    model.requires_grad_(False)
+    held = frozen_dtype(device, dtype)
+    if held is not None:
+        hold_frozen_in(model, held)
+    return evaluate(model, valset, source.contexts, device, dtype)
+
+
+def converge(
+    config: Config,
+    source: Source,
+    settings: ConvergeSettings,
+    cache: Path,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> dict[str, Any]:
+    """Stage 1, the baseline, then a fine-tune and a control per variant and seed."""
+    valset = validation_set(source, settings.val_clips, settings.val_pairs)
+    cached = cache_path(cache, config, source, settings.pretrain).exists()
+    with progress(0 if cached else settings.pretrain.steps, "stage 1: 2D model") as bar:
+        weights, log = pretrained(cache, config, source, valset, settings.pretrain, device, bar)
+    baseline = baseline_losses(config, weights, source, valset, device, dtype)
+    runs = [
+        (seed, variant, coherent)
+        for seed in settings.seeds
+        for variant in settings.variants
+        for coherent in (True, False)
+    ]
+    curves = []
+    with progress(len(runs) * settings.finetune.steps, "stage 2: fine-tunes") as bar:
+        for seed, variant, coherent in runs:
+            curve = finetune(
+                config,
+                variant,
+                weights,
+                source,
+                valset,
+                settings.finetune,
+                seed,
+                coherent,
+                device,
+                dtype,
+                bar,
+            )
+            curves.append(asdict(curve))
+    return {"pretrain": asdict(log), "baseline": asdict(baseline), "curves": curves}

@@ -1,0 +1,81 @@
+"""A folder of precomputed latent clips (`--data DIR`): a user's own encoded videos.
+
+Each `*.safetensors` file holds one tensor `(4, f, h, w)`, already scaled as the model
+expects (Stable Diffusion: the VAE's output times 0.18215). The files sorted by name are
+split: the last eighth (at least one) is the held-out validation set. There are no classes:
+every clip gets the same fixed context.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from mobius_core.errors import BadInput
+from mobius_core.models.config import VAE_FACTOR, Config
+from mobius_core.training.data import CONTEXT_SEED, Clips
+
+
+def read_clip(path: Path, channels: int) -> torch.Tensor:
+    """The one tensor of `path`, `(c, f, h, w)`; BadInput on anything else."""
+    try:
+        tensors = load_file(path)
+    except (SafetensorError, OSError) as error:
+        raise BadInput(f"{path}: not a readable safetensors file ({error})") from None
+    if len(tensors) != 1:
+        raise BadInput(f"{path}: expected one tensor, found {len(tensors)}")
+    (clip,) = tensors.values()
+    if clip.dim() != 4 or clip.shape[0] != channels:
+        raise BadInput(f"{path}: expected a ({channels}, f, h, w) tensor, got {tuple(clip.shape)}")
+    return clip.float()
+
+
+class LatentFolder:
+    """Clips read once from a folder; the training part is sampled, the rest held out."""
+
+    scale = 1.0
+
+    def __init__(self, folder: Path, config: Config) -> None:
+        files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+        if len(files) < 2:
+            raise BadInput(f"--data {folder}: needs a folder with at least two *.safetensors")
+        clips = [read_clip(f, config.latent_channels) for f in files]
+        shape = clips[0].shape
+        for path, clip in zip(files, clips, strict=True):
+            if clip.shape != shape:
+                raise BadInput(
+                    f"{path}: shape {tuple(clip.shape)}, but {files[0].name} has {tuple(shape)}"
+                )
+        if shape[1] != config.frames or shape[2] * VAE_FACTOR != config.resolution:
+            raise BadInput(
+                f"--data {folder}: clips of {shape[1]} frames at {shape[2] * VAE_FACTOR} px"
+                f" do not match --frames {config.frames} --resolution {config.resolution}"
+            )
+        held = max(1, len(clips) // 8)
+        self.train = torch.stack(clips[:-held])  # (n, 4, f, h, w)
+        self.held = torch.stack(clips[-held:])
+        self.frames = config.frames
+        gen = torch.Generator().manual_seed(CONTEXT_SEED)
+        self.contexts = torch.randn(1, config.context_len, config.context_dim, generator=gen)
+        digest = hashlib.sha256("\n".join(f"{f.name}:{f.stat().st_size}" for f in files).encode())
+        self.name = f"data-{digest.hexdigest()[:10]}"
+
+    def sample(self, n: int, gen: torch.Generator, coherent: bool = True) -> Clips:
+        """`n` training clips drawn from `gen`; incoherent: each frame from a random clip."""
+        count = len(self.train)
+        if coherent:
+            latents = self.train[torch.randint(0, count, (n,), generator=gen)]
+        else:
+            which = torch.randint(0, count, (n, self.frames), generator=gen)  # (n, f)
+            frame = torch.arange(self.frames).expand(n, -1)  # (n, f)
+            latents = self.train[which, :, frame].permute(0, 2, 1, 3, 4)  # (n, 4, f, h, w)
+        return Clips(latents, torch.zeros(n, dtype=torch.long))
+
+    def validation(self, n: int, seed: int) -> Clips:
+        """The held-out clips in turn, `n` of them (repeating when there are fewer)."""
+        latents = self.held[torch.arange(n) % len(self.held)]
+        return Clips(latents, torch.zeros(n, dtype=torch.long))

@@ -1,0 +1,72 @@
+"""`mobius-bench converge` end to end at a toy budget: the folder, the record read back, every
+variant starting at the 2D baseline, and the memory and time of a run of the same shape."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from mobius_core.errors import BadInput
+from mobius_core.report.converge_report import beside, is_converge, load, quality
+from mobius_core.run import cmd_converge
+
+FIXTURE = Path(__file__).parent / "fixtures" / "tiny-run.json"  # has tiny-b1-f2-r64-fp32
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    cmd_converge.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+@pytest.fixture
+def toy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
+    monkeypatch.setattr(cmd_converge, "VAL_CLIPS", 4)
+    monkeypatch.setattr(cmd_converge, "VAL_PAIRS", 1)
+    monkeypatch.setattr(cmd_converge, "PRETRAIN_BATCH", 2)
+    return [
+        "--frames", "2", "--batch", "1", "--seeds", "2", "--steps", "1", "--eval-every", "1",
+        "--pretrain-steps", "1", "--variants", "mobius", "--device", "cpu",
+        "--cache", str(tmp_path / "cache"),
+    ]  # fmt: skip
+
+
+def test_converge_writes_a_report(toy: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert cmd_converge.run(parse(*toy, "--out", str(out), "--run", str(FIXTURE))) == 0
+    names = {p.name for p in out.iterdir()}
+    assert names == {"converge.json", "summary.md", "loss_vs_step.png", "loss_vs_time.png",
+                     "gain.png"}  # fmt: skip
+    assert is_converge(out / "converge.json") and not is_converge(FIXTURE)
+    record = load(out)
+    assert record.case.key == "tiny-b1-f2-r64-fp32"
+    assert list(record.variants) == ["serial", "mobius"]  # serial added: the reference
+    assert len(record.records) == 4 and all(len(r.run.eval_loss) == 2 for r in record.records)
+    for r in record.records:  # zero-initialised temporal outputs: all start at the 2D model
+        for curve in (r.run, r.control):
+            assert curve.eval_loss[0] == pytest.approx(record.baseline.overall, rel=1e-5)
+    gain = json.loads((out / "converge.json").read_text())["variants"]["mobius"]
+    assert set(gain["temporal_gain"]) >= {"mean", "low", "high"}
+    assert {v.measure for v in record.verdicts} == {"overall", "high-noise"}
+    summary = (out / "summary.md").read_text()
+    assert "## Verdicts" in summary and "41.1 ms" in summary  # serial's step time, beside
+    assert quality(record, "tiny-b1-f2-r64-fp32").startswith("temporal gain ")
+    assert quality(record, "tiny-b1-f16-r64-fp32") is None
+    record.case = replace(record.case, frames=4)  # no case of this shape in the run
+    with pytest.raises(BadInput, match="no case of shape tiny-b1-f4-r64-fp32"):
+        beside(FIXTURE, record)
+
+
+def test_bad_input_before_the_work(toy: list[str], tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="--seeds: must be at least 2"):
+        cmd_converge.run(parse(*toy, "--seeds", "1"))
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(BadInput, match="exists already"):
+        cmd_converge.run(parse(*toy, "--out", str(tmp_path / "taken")))
+    with pytest.raises(BadInput, match="needs a folder"):
+        cmd_converge.run(parse(*toy, "--data", str(tmp_path / "none")))
+    assert not (tmp_path / "cache").exists()  # nothing was trained
