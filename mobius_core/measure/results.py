@@ -16,7 +16,7 @@ import statistics
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from mobius_core.errors import BadInput
 
@@ -62,6 +62,25 @@ class Result:
             elif column:
                 out[prefix + column] = (value, dict(f.metadata))
         return out
+
+
+@dataclass
+class Versioned(Result):
+    """A Result that stands for a whole record or file: its `schema` field (declared by the
+    subclass, with its current value as default) is checked before anything else is read."""
+
+    NAME: ClassVar[str] = "record"  # what a message calls it
+
+    @classmethod
+    def from_dict(cls: type[R], data: Any, where: str = "") -> R:
+        where = where or cls.NAME  # type: ignore[attr-defined]
+        expected = cls.__dataclass_fields__["schema"].default
+        found = data.get("schema") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            raise RecordError(f"{where}: expected an object, got {type(data).__name__}")
+        if found != expected:
+            raise RecordError(f"{where}: schema {found!r}, expected {expected!r}")
+        return build(cls, data, where)
 
 
 def _plain(value: Any) -> Any:

@@ -8,9 +8,9 @@ field's type when it is read back. Imports no torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from mobius_core.measure.results import RecordError, Result
+from mobius_core.measure.results import Result, Versioned
 from mobius_core.report import converge_stats as stats
 from mobius_core.report.record import Case, VariantInfo
 
@@ -112,8 +112,10 @@ class Verdict(Result):
 
 
 @dataclass
-class ConvergeRecord(Result):
+class ConvergeRecord(Versioned):
     """A converge run: its case and settings, stage 1, the 2D baseline, every fine-tune."""
+
+    NAME: ClassVar[str] = "converge"
 
     case: Case
     settings: dict[str, Any]
@@ -124,13 +126,6 @@ class ConvergeRecord(Result):
     variants: dict[str, VariantSummary]
     verdicts: list[Verdict]
     schema: str = SCHEMA
-
-    @classmethod
-    def from_dict(cls: type[T], data: Any, where: str = "converge") -> T:
-        found = data.get("schema") if isinstance(data, dict) else None
-        if found != SCHEMA:
-            raise RecordError(f"{where}: schema {found!r}, expected {SCHEMA!r}")
-        return super().from_dict(data, where)  # type: ignore[misc]
 
     @property
     def baseline_variant(self) -> str:

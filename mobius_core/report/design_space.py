@@ -11,11 +11,11 @@ account of kernel efficiency. k = 0 is mobius itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from matplotlib.figure import Figure
 
-from mobius_core.measure.results import RecordError, Result
+from mobius_core.measure.results import RecordError, Versioned
 from mobius_core.report.claims import MEMORY_CLAIM, TIME_CLAIM, verdict_value
 from mobius_core.report.markdown import number, table
 from mobius_core.report.plotstyle import LABEL_SIZE, legend_below, new_figure, title
@@ -31,18 +31,13 @@ T = TypeVar("T", bound="Sweep")
 
 
 @dataclass
-class Sweep(Result):
+class Sweep(Versioned):
     """A rejoin sweep: a dry run per k, each with the baseline beside mobius-double."""
+
+    NAME: ClassVar[str] = "rejoin sweep"
 
     runs: list[DryRun]
     schema: str = SWEEP_SCHEMA
-
-    @classmethod
-    def from_dict(cls: type[T], data: Any, where: str = "rejoin sweep") -> T:
-        found = data.get("schema") if isinstance(data, dict) else None
-        if found != SWEEP_SCHEMA:
-            raise RecordError(f"{where}: schema {found!r}, expected {SWEEP_SCHEMA!r}")
-        return super().from_dict(data, where)  # type: ignore[misc]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ run's row is a `DryRecord`, and a dry-run file a `DryRun`. Imports no torch.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from mobius_core.measure.results import (
     EXACT,
@@ -24,6 +24,7 @@ from mobius_core.measure.results import (
     Result,
     SavedResult,
     TimeResult,
+    Versioned,
     build,
     figure,
 )
@@ -91,7 +92,7 @@ class VariantInfo:
 
 
 @dataclass
-class Record(Result):
+class Record(Versioned):
     """One variant of one measured case: a figure per tracker, each absent with a reason."""
 
     case: Case
@@ -120,11 +121,6 @@ class Record(Result):
     @property
     def key(self) -> tuple[str, str]:
         return self.case.key, self.variant.name
-
-    @classmethod
-    def from_dict(cls: type[T], data: Any, where: str = "record") -> T:
-        _check_schema(data, SCHEMA, where)
-        return super().from_dict(data, where)  # type: ignore[misc]
 
     def row(self) -> dict[str, Any]:
         """A flat table row: the case's columns, then every figure's column."""
@@ -166,27 +162,16 @@ class DryRecord(Result):
 
 
 @dataclass
-class DryRun(Result):
+class DryRun(Versioned):
     """A dry-run file: the config it predicts for and a record per variant."""
+
+    NAME: ClassVar[str] = "dry run"
 
     config: dict[str, Any]
     dtype: str
     attention: str
     records: list[DryRecord]
     schema: str = DRY_RUN_SCHEMA
-
-    @classmethod
-    def from_dict(cls: type[T], data: Any, where: str = "dry run") -> T:
-        _check_schema(data, DRY_RUN_SCHEMA, where)
-        return super().from_dict(data, where)  # type: ignore[misc]
-
-
-def _check_schema(data: Any, schema: str, where: str) -> None:
-    if not isinstance(data, dict):
-        raise RecordError(f"{where}: expected an object, got {type(data).__name__}")
-    found = data.get("schema")
-    if found != schema:
-        raise RecordError(f"{where}: schema {found!r}, expected {schema!r}")
 
 
 def _case_columns(

@@ -63,8 +63,11 @@ def make_optimizer(model: nn.Module, lr: float = 1e-4) -> torch.optim.AdamW:
     return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
 
 
-def compute_loss(model: nn.Module, batch: Batch, dtype: torch.dtype = torch.float32) -> Tensor:
-    """Epsilon-prediction MSE on the noised latents (forward only).
+def compute_loss(
+    model: nn.Module, batch: Batch, dtype: torch.dtype = torch.float32, per_entry: bool = False
+) -> Tensor:
+    """Epsilon-prediction MSE on the noised latents (forward only): a scalar, or `(b,)` per
+    entry of the batch with `per_entry`.
 
     `dtype` below float32 runs the model under autocast at that dtype (bf16 on CUDA).
     """
@@ -74,6 +77,8 @@ def compute_loss(model: nn.Module, batch: Batch, dtype: torch.dtype = torch.floa
     autocast = torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else nullcontext()
     with autocast:
         prediction = model(noisy, batch.timesteps, batch.context)
+    if per_entry:
+        return (prediction.float() - batch.noise.float()).pow(2).flatten(1).mean(1)  # (b,)
     return F.mse_loss(prediction.float(), batch.noise.float())
 
 

@@ -8,7 +8,6 @@ own, never from a training seed.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -16,7 +15,7 @@ from torch import Tensor, nn
 
 from mobius_core.errors import BadInput
 from mobius_core.training.data import Clips, Source
-from mobius_core.training.step import TRAIN_STEPS, Batch, alphas_cumprod
+from mobius_core.training.step import TRAIN_STEPS, Batch, compute_loss
 
 BANDS = ((0, 250), (250, 500), (500, 750), (750, 1000))  # [low, high) timesteps
 HIGH_FROM = 500  # the high-noise half, where neighbouring frames help most
@@ -59,15 +58,8 @@ def validation_set(source: Source, clips: int, pairs: int) -> ValidationSet:
 
 
 def entry_losses(model: nn.Module, batch: Batch, dtype: torch.dtype = torch.float32) -> Tensor:
-    """Epsilon MSE per entry `(n,)`: `step.compute_loss`'s noising and loss, kept per entry
-    so that one forward serves every band."""
-    device = batch.latents.device
-    acp = alphas_cumprod(device)[batch.timesteps].view(-1, 1, 1, 1, 1)  # (n, 1, 1, 1, 1)
-    noisy = (acp.sqrt() * batch.latents + (1 - acp).sqrt() * batch.noise).to(batch.latents.dtype)
-    autocast = torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else nullcontext()
-    with autocast:
-        prediction = model(noisy, batch.timesteps, batch.context)
-    return (prediction.float() - batch.noise.float()).pow(2).flatten(1).mean(1)
+    """Epsilon MSE per entry `(n,)`, so that one forward serves every band."""
+    return compute_loss(model, batch, dtype, per_entry=True)
 
 
 @torch.no_grad()
