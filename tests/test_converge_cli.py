@@ -70,3 +70,25 @@ def test_bad_input_before_the_work(toy: list[str], tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="needs a folder"):
         cmd_converge.run(parse(*toy, "--data", str(tmp_path / "none")))
     assert not (tmp_path / "cache").exists()  # nothing was trained
+
+
+def test_ctrl_c_keeps_the_finished_seeds(
+    toy: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C in the third seed: the first two are reported, the third is dropped."""
+    from mobius_core.training import converge as training
+
+    real = training.finetune
+
+    def finetune(*args: object, **kwargs: object) -> object:
+        if args[6] == 2:  # the seed
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "finetune", finetune)
+    out = tmp_path / "out"
+    seeds = [*toy[: toy.index("--seeds") + 1], "3", *toy[toy.index("--seeds") + 2 :]]
+    assert cmd_converge.run(parse(*seeds, "--out", str(out))) == 130
+    record = load(out)
+    assert sorted({r.seed for r in record.records}) == [0, 1]
+    assert record.settings["interrupted"] is True

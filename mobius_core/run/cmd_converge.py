@@ -108,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     case = Case(config.name, config.batch, config.frames, config.resolution, dtype_name, device)
     infos = [VariantInfo(n, VARIANTS[n].label, VARIANTS[n].colour, VARIANTS[n].baseline)
              for n in variants]  # fmt: skip
-    plain = {**asdict(settings.finetune), "seeds": list(settings.seeds), "data": source.name}
+    plain = {**asdict(settings.finetune), "seeds": raw["seeds"], "data": source.name}
+    plain |= {"interrupted": raw["interrupted"]} if raw["interrupted"] else {}
     plain |= {"val_clips": settings.val_clips, "val_pairs": settings.val_pairs}
     record = build_record(raw, case, plain, environment(), infos)
 
@@ -122,5 +123,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{verdict.variant} ({verdict.measure}): {verdict.text}; difference {gap}")
     for name, summary in record.variants.items():
         print(f"{name}: temporal gain {summary.temporal_gain.text()}")
+    if raw["interrupted"]:
+        print(f"mobius-bench: interrupted; seeds {raw['seeds']} finished and are kept in {folder}/")
+        return 130
     print(f"# report: {folder}/summary.md")
     return 0

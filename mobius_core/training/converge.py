@@ -77,27 +77,37 @@ def converge(
     with progress(0 if cached else settings.pretrain.steps, "stage 1: 2D model") as bar:
         weights, log = pretrained(cache, config, source, valset, settings.pretrain, device, bar)
     baseline = baseline_losses(config, weights, source, valset, device, dtype)
-    runs = [
-        (seed, variant, coherent)
-        for seed in settings.seeds
-        for variant in settings.variants
-        for coherent in (True, False)
-    ]
-    curves = []
-    with progress(len(runs) * settings.finetune.steps, "stage 2: fine-tunes") as bar:
-        for seed, variant, coherent in runs:
-            curve = finetune(
-                config,
-                variant,
-                weights,
-                source,
-                valset,
-                settings.finetune,
-                seed,
-                coherent,
-                device,
-                dtype,
-                bar,
-            )
-            curves.append(asdict(curve))
-    return {"pretrain": asdict(log), "baseline": asdict(baseline), "curves": curves}
+    curves: list[dict[str, Any]] = []
+    finished: list[int] = []  # seeds whose every fine-tune and control ran
+    steps = len(settings.seeds) * len(settings.variants) * 2 * settings.finetune.steps
+    with progress(steps, "stage 2: fine-tunes") as bar:
+        try:
+            for seed in settings.seeds:
+                for variant in settings.variants:
+                    for coherent in (True, False):
+                        curve = finetune(
+                            config,
+                            variant,
+                            weights,
+                            source,
+                            valset,
+                            settings.finetune,
+                            seed,
+                            coherent,
+                            device,
+                            dtype,
+                            bar,
+                        )
+                        curves.append(asdict(curve))
+                finished.append(seed)
+        except KeyboardInterrupt:  # keep the finished seeds, if enough for an interval
+            if len(finished) < 2:
+                raise
+            curves = [c for c in curves if c["seed"] in finished]
+    return {
+        "pretrain": asdict(log),
+        "baseline": asdict(baseline),
+        "curves": curves,
+        "seeds": finished,
+        "interrupted": finished != list(settings.seeds),
+    }
