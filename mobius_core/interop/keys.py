@@ -73,37 +73,34 @@ def motion_name(ours: str) -> str:
     return _rename(ours, _MOTION_LEAVES)
 
 
+def _prefixes(config: Config, down: str, mid: str, up: str) -> list[str]:
+    """Motion-module prefixes in forward order (down, mid, up), from templates taking the
+    level `i` and the layer `j`."""
+    levels = range(config.levels)
+    downs = [down.format(i=i, j=j) for i in levels for j in range(config.layers_per_level)]
+    ups = [up.format(i=i, j=j) for i in levels for j in range(config.layers_per_up_level)]
+    return [*downs, mid, *ups]
+
+
 def adapter_prefixes(config: Config) -> list[str]:
     """The MotionAdapter's module prefix of each motion position, in forward order
     (down, mid, up): the order of `UNet.positions()` and of mobius's branch."""
-    levels = range(config.levels)
-    down = [
-        f"down_blocks.{i}.motion_modules.{j}."
-        for i in levels
-        for j in range(config.layers_per_level)
-    ]
-    up = [
-        f"up_blocks.{i}.motion_modules.{j}."
-        for i in levels
-        for j in range(config.layers_per_up_level)
-    ]
-    return [*down, "mid_block.motion_modules.0.", *up]
+    return _prefixes(
+        config,
+        "down_blocks.{i}.motion_modules.{j}.",
+        "mid_block.motion_modules.0.",
+        "up_blocks.{i}.motion_modules.{j}.",
+    )
 
 
 def serial_prefixes(config: Config) -> list[str]:
     """Our serial model's motion module prefixes, in forward order."""
-    levels = range(config.levels)
-    down = [
-        f"down_levels.{i}.layers.{j}.temporal."
-        for i in levels
-        for j in range(config.layers_per_level)
-    ]
-    up = [
-        f"up_levels.{i}.layers.{j}.temporal."
-        for i in levels
-        for j in range(config.layers_per_up_level)
-    ]
-    return [*down, "mid.layer.temporal.", *up]
+    return _prefixes(
+        config,
+        "down_levels.{i}.layers.{j}.temporal.",
+        "mid.layer.temporal.",
+        "up_levels.{i}.layers.{j}.temporal.",
+    )
 
 
 def _names(config: Config, temporal: bool) -> list[str]:
