@@ -34,15 +34,29 @@ DRY_RUN_SCHEMA = "mobius-bench-dryrun/2"
 DTYPES = ("fp32", "bf16", "fp16")  # the one spelling of a dtype in every JSON
 OK, OOM, ERROR, INTERRUPTED = "ok", "oom", "error", "interrupted"
 STATUSES = (OK, OOM, ERROR, INTERRUPTED)
+MODES = ("eager", "compile", "ddp", "fsdp")  # how the matched step is executed
 T = TypeVar("T", bound="Result")
 
 __all__ = ["Case", "DryRecord", "DryRun", "Record", "RecordError", "VariantInfo", "case_key"]
 
 
-def case_key(preset: str, batch: int, frames: int, resolution: int, dtype: str) -> str:
+def case_key(
+    preset: str,
+    batch: int,
+    frames: int,
+    resolution: int,
+    dtype: str,
+    rejoin: int | None = None,
+    mode: str = "eager",
+    world_size: int = 1,
+) -> str:
     """The one name of a case, e.g. `sd15-b1-f16-r256-bf16`: the same for a measured case
-    and the dry run that predicts it (the device is a column of its own)."""
-    return f"{preset}-b{batch}-f{frames}-r{resolution}-{dtype}"
+    and the dry run that predicts it (the device is a column of its own). A set rejoin depth,
+    a mode other than eager and a world size over 1 add `-k3`, `-ddp`, `-w2`."""
+    key = f"{preset}-b{batch}-f{frames}-r{resolution}-{dtype}"
+    key += f"-k{rejoin}" if rejoin is not None else ""
+    key += f"-{mode}" if mode != "eager" else ""
+    return key + (f"-w{world_size}" if world_size > 1 else "")
 
 
 @dataclass(frozen=True)
@@ -57,14 +71,32 @@ class Case:
     device: str  # cpu, cuda, or meta for a dry run
     rounds: int = 0  # timed rounds (0 in a dry run)
     warmup: int = 0
+    rejoin: int | None = None  # mobius-double's return bridges (None: the preset's, all)
+    mode: str = "eager"  # eager, compile, ddp or fsdp
+    world_size: int = 1  # processes of a ddp or fsdp run
+    unet: str | None = None  # the user's diffusers UNet (None: random weights)
+    motion_adapter: str | None = None  # the user's MotionAdapter, with `unet`
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise RecordError(f"dtype: unknown dtype {self.dtype!r}; choose from {list(DTYPES)}")
+        if self.mode not in MODES:
+            raise RecordError(f"mode: unknown mode {self.mode!r}; choose from {list(MODES)}")
+        if self.world_size < 1:
+            raise RecordError(f"world_size: must be positive, got {self.world_size}")
 
     @property
     def key(self) -> str:
-        return case_key(self.preset, self.batch, self.frames, self.resolution, self.dtype)
+        return case_key(
+            self.preset,
+            self.batch,
+            self.frames,
+            self.resolution,
+            self.dtype,
+            self.rejoin,
+            self.mode,
+            self.world_size,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "key": self.key}
@@ -185,6 +217,9 @@ def _case_columns(
         "resolution": case.resolution,
         "dtype": case.dtype,
         "device": case.device,
+        "rejoin": case.rejoin,
+        "mode": case.mode,
+        "world_size": case.world_size,
         "variant": variant.name,
         "status": status,
         "message": message,

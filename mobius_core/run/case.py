@@ -3,6 +3,9 @@ variant info its records carry. `report.record.Case` itself stays torch-free."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -22,19 +25,23 @@ def make_case(
     device: str,
     rounds: int,
     warmup: int,
+    **settings: object,
 ) -> Case:
-    """A measured case, checked: known dtype, at least 2 rounds, a valid shape."""
+    """A measured case, checked: known dtype, at least 2 rounds, a valid shape and rejoin
+    depth. `settings` are Case's other fields (rejoin, mode, world_size, unet, ...)."""
     if rounds < 2:
         raise BadInput(f"rounds: need at least 2 timed rounds, got {rounds}")
     if warmup < 0:
         raise BadInput(f"warmup: must not be negative, got {warmup}")
-    case = Case(preset_name, batch, frames, resolution, dtype, device, rounds, warmup)
-    config(case)  # validates the shape against the preset
+    case = Case(preset_name, batch, frames, resolution, dtype, device, rounds, warmup, **settings)  # type: ignore[arg-type]
+    config(case)  # validates the shape and rejoin depth against the preset
     return case
 
 
 def config(case: Case) -> Config:
-    return preset(case.preset, batch=case.batch, frames=case.frames, resolution=case.resolution)
+    """The preset at the case's shape, with its rejoin depth when one is set."""
+    c = preset(case.preset, batch=case.batch, frames=case.frames, resolution=case.resolution)
+    return c if case.rejoin is None else replace(c, rejoin_positions=case.rejoin)
 
 
 def torch_dtype(case: Case) -> torch.dtype:
@@ -48,6 +55,14 @@ def variant_info(name: str) -> VariantInfo:
 
 
 def build_variant(case: Case, variant: str, seed: int = 0) -> nn.Module:
-    """`variant` at `case`'s preset, device and frozen dtype, with the matched weights."""
+    """`variant` at `case`'s preset, device and frozen dtype, with the matched weights:
+    the user's checkpoint when the case names one, else the seeded random ones."""
     frozen = frozen_dtype(case.device, torch_dtype(case))
-    return build_matched(config(case), [variant], case.device, frozen, seed)[variant]
+    if case.unet is None:
+        return build_matched(config(case), [variant], case.device, frozen, seed)[variant]
+    from mobius_core.interop.load import from_diffusers
+
+    adapter = Path(case.motion_adapter) if case.motion_adapter else None
+    return from_diffusers(
+        variant, Path(case.unet), adapter, config(case), case.device, frozen, seed
+    )
