@@ -17,7 +17,7 @@ from mobius_core.measure.environment import environment
 from mobius_core.outputs import check_new_file
 from mobius_core.report.record import Case
 from mobius_core.report.runs import FAILED_KEY
-from mobius_core.run.matrix import SUITE_OPTIONS, Options, cases, parse, variants
+from mobius_core.run.matrix import SUITE_OPTIONS, Options, parse, plan
 from mobius_core.run.session import BenchSession
 
 OPTIONS = pytest.StashKey[Options]()
@@ -33,8 +33,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Check the options and the output path before collection: one-line usage errors."""
     try:
-        options = parse({name: config.getoption(name) for name in SUITE_OPTIONS})
-        cases(options)
+        options = parse({name: config.getoption(name.replace("-", "_")) for name in SUITE_OPTIONS})
+        plan(options)
         out = config.getoption("benchmark_json", None)
         if out is not None:
             check_new_file(out)
@@ -47,7 +47,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "case" not in metafunc.fixturenames:
         return
     options = metafunc.config.stash[OPTIONS]
-    pairs = [(c, v) for c in cases(options) for v in variants(options)]
+    pairs = [(c, v) for c, names in plan(options).items() for v in names]
     ids = [f"{c.key}-{v}" for c, v in pairs]
     metafunc.parametrize(("case", "variant"), pairs, ids=ids)
 

@@ -3,6 +3,7 @@ matrices, duplicates collapsed."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from mobius_core.errors import BadInput
-from mobius_core.run.matrix import CPU_SHAPES, MATRICES, Options, cases, parse, variants
+from mobius_core.run.case import config
+from mobius_core.run.matrix import CPU_SHAPES, MATRICES, Options, cases, parse, plan, variants
+from mobius_core.run.session import group
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,3 +96,34 @@ def test_repeated_values_collapse_with_a_note(capsys: pytest.CaptureFixture[str]
     assert options.batch == (1,) and options.variants == ("serial",)
     assert "repeated values dropped" in capsys.readouterr().err
     assert len(cases(options)) == 2  # tiny and small at batch 1, once each
+
+
+def test_rejoin_cases_run_mobius_double_beside_the_baseline() -> None:
+    options = parse({"preset": "tiny", "frames": "4", "batch": "1", "rejoin": "0,2"})
+    chosen = plan(options)
+    keys = {c.key: names for c, names in chosen.items()}
+    assert keys["tiny-b1-f4-r64-fp32"] == variants(options)  # the preset's own depth: all
+    assert keys["tiny-b1-f4-r64-fp32-k0"] == ["serial", "mobius-double"]
+    assert keys["tiny-b1-f4-r64-fp32-k2"] == ["serial", "mobius-double"]
+    assert [config(c).rejoin_positions for c in chosen] == [None, 0, 2]
+
+
+def test_models_are_shared_only_within_one_rejoin_depth() -> None:
+    base, k0, k2 = plan(parse({"preset": "tiny", "frames": "4", "batch": "1", "rejoin": "0,2"}))
+    assert len({group(base), group(k0), group(k2)}) == 3
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"rejoin": "1", "variants": "serial,mobius"}, "--rejoin: sets mobius-double's depth"),
+        ({"rejoin": "99", "preset": "tiny"}, "rejoin_positions: 99 is outside 0..4"),
+        ({"rejoin": "-1"}, "--rejoin: must be at least 0"),
+        ({"mode": "jit"}, "--mode: unknown mode 'jit'"),
+        ({"compile-mode": "max-autotune"}, "--compile-mode: needs --mode compile"),
+        ({"motion-adapter": "x"}, "--motion-adapter needs --unet"),
+    ],
+)
+def test_bad_setting_is_named(values: dict[str, str], message: str) -> None:
+    with pytest.raises(BadInput, match=re.escape(message)):
+        plan(parse(values))

@@ -19,7 +19,7 @@ from mobius_core.progress import Progress, progress
 from mobius_core.report.record import Case
 from mobius_core.run.case import build_variant
 from mobius_core.run.launcher import Launch, isolated
-from mobius_core.run.matrix import Options, cases, cross_check_rounds, variants
+from mobius_core.run.matrix import Options, cross_check_rounds, plan
 from mobius_core.run.runjson import RunWriter
 from mobius_core.run.session import BenchSession
 
@@ -36,9 +36,9 @@ def run_bench(
     Progress shows on a bar when stderr is a terminal; `say` (default: print, above the
     bar) takes the run's remarks."""
     check_new_file(out_json)
-    plan = {case: variants(options) for case in cases(options)}
-    with progress(len(plan), "bench") as bar:
-        return _run(plan, out_json, launch, say or bar.say, build, bar)
+    chosen = plan(options)
+    with progress(len(chosen), "bench") as bar:
+        return _run(chosen, out_json, launch, say or bar.say, build, bar)
 
 
 def _run(

@@ -53,13 +53,13 @@ def suite_options(words: list[str]) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> int:
     from mobius_core.report.record import ERROR
     from mobius_core.run.bench import run_bench
-    from mobius_core.run.matrix import cases, parse
+    from mobius_core.run.matrix import parse, plan
 
     suite = suite_options(args.suite_args)
-    values = {name: getattr(suite, name) for name in SUITE_OPTIONS}
+    values = {name: getattr(suite, name.replace("-", "_")) for name in SUITE_OPTIONS}
     values["device"] = values["device"] or args.device
     options = parse(values)
-    cases(options)  # every case checked before anything is made
+    plan(options)  # every case checked before anything is made
     made = None
     if suite.benchmark_json is not None:
         run_json = check_new_file(suite.benchmark_json)

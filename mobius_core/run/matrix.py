@@ -12,7 +12,7 @@ from itertools import product
 
 from mobius_core import options as shared
 from mobius_core.errors import BadInput
-from mobius_core.report.record import Case
+from mobius_core.report.record import MODES, Case
 from mobius_core.run.case import make_case
 
 Shape = tuple[str, int, int, int]  # (preset, batch, frames, resolution)
@@ -49,7 +49,13 @@ SUITE_OPTIONS: dict[str, str] = {  # name -> help, the same for pytest and `mobi
     "device": "auto, cpu or cuda (default: auto)",
     "rounds": "timed rounds per variant (default: 8 on CUDA, 5 on CPU)",
     "warmup": "warm-up rounds per variant (default: 2 on CUDA, 1 on CPU)",
+    "rejoin": "comma-separated rejoin depths k: mobius-double alone at each k, as its own case",
+    "mode": f"how the step runs: {', '.join(MODES)} (default: eager)",
+    "compile-mode": "torch.compile's mode with --mode compile (default: torch's default)",
+    "unet": "a diffusers UNet folder or .safetensors file: every variant from these weights",
+    "motion-adapter": "a diffusers MotionAdapter folder or .safetensors file, with --unet",
 }
+REJOINING = "mobius-double"  # the variant a rejoin case runs
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,12 @@ class Options:
     dtype: str | None = None
     rounds: int | None = None
     warmup: int | None = None
+    rejoin: tuple[int, ...] | None = None
+    mode: str = "eager"
+    compile_mode: str | None = None
+    world_size: int = 1  # set by a distributed launch, not by an option
+    unet: str | None = None
+    motion_adapter: str | None = None
 
 
 def parse(values: Mapping[str, str | None]) -> Options:
@@ -86,6 +98,13 @@ def parse(values: Mapping[str, str | None]) -> Options:
     rounds = shared.int_list(values.get("rounds"), "rounds", least=2)
     warmup = shared.int_list(values.get("warmup"), "warmup", least=0)
     names = values.get("variants")
+    mode = values.get("mode") or "eager"
+    if mode not in MODES:
+        raise BadInput(f"--mode: unknown mode {mode!r}; choose from {list(MODES)}")
+    if values.get("compile-mode") is not None and mode != "compile":
+        raise BadInput("--compile-mode: needs --mode compile")
+    if values.get("motion-adapter") is not None and values.get("unet") is None:
+        raise BadInput("--motion-adapter needs --unet (the 2D weights it fine-tunes)")
     return Options(
         device=device,
         preset=values.get("preset"),
@@ -97,6 +116,11 @@ def parse(values: Mapping[str, str | None]) -> Options:
         dtype=dtype,
         rounds=_single(rounds, "rounds"),
         warmup=_single(warmup, "warmup"),
+        rejoin=_tuple(shared.int_list(values.get("rejoin"), "rejoin", least=0)),
+        mode=mode,
+        compile_mode=values.get("compile-mode"),
+        unet=values.get("unet"),
+        motion_adapter=values.get("motion-adapter"),
     )
 
 
@@ -128,6 +152,12 @@ def cases(options: Options) -> list[Case]:
                 o.resolution or _values(shapes, p, 3),
             )
         ]
+    settings = {
+        "mode": o.mode,
+        "world_size": o.world_size,
+        "unet": o.unet,
+        "motion_adapter": o.motion_adapter,
+    }
     return [
         make_case(
             p,
@@ -138,8 +168,11 @@ def cases(options: Options) -> list[Case]:
             o.device,
             o.rounds or rounds,
             warmup if o.warmup is None else o.warmup,
+            rejoin=k,
+            **settings,
         )
         for p, b, f, r in shapes
+        for k in (None, *(o.rejoin or ()))
     ]
 
 
@@ -159,6 +192,18 @@ def variants(options: Options) -> list[str]:
     from mobius_core.models.variants import VARIANTS
 
     return list(options.variants) if options.variants else list(VARIANTS)
+
+
+def plan(options: Options) -> dict[Case, list[str]]:
+    """Each case with the variants it runs: every chosen variant at the preset's own rejoin
+    depth, and mobius-double alone (with the baseline it is set against) at each `--rejoin`."""
+    from mobius_core.models.variants import baseline_name
+
+    chosen = variants(options)
+    if options.rejoin and REJOINING not in chosen:
+        raise BadInput(f"--rejoin: sets {REJOINING}'s depth; add it to --variants")
+    at_k = [v for v in chosen if v in (baseline_name(), REJOINING)]
+    return {c: chosen if c.rejoin is None else at_k for c in cases(options)}
 
 
 def cross_check_rounds(case: Case) -> int:

@@ -22,11 +22,14 @@ from mobius_core.run.passes import Untimed
 from mobius_core.run.runner import CaseRun
 
 Plan = dict[Case, list[str]]  # case -> its variants, in the order to run
-Group = tuple[str, str, str]  # (preset, device, dtype): what models can be shared across
+Group = tuple[object, ...]  # what a built model can be shared across
 
 
 def group(case: Case) -> Group:
-    return (case.preset, case.device, case.dtype)
+    """The cases one built model serves: the same preset, device, dtype, rejoin depth, mode
+    and weights; only the clip shape differs."""
+    c = case
+    return (c.preset, c.device, c.dtype, c.rejoin, c.mode, c.world_size, c.unet, c.motion_adapter)
 
 
 class BenchSession:
