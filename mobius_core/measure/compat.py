@@ -3,6 +3,8 @@
 - `FlopCounterMode._count_flops` (the per-op hook) and `FlopCounterMode.mod_tracker` (the
   module tracker, torch 2.4);
 - a storage's `_cdata` (its C++ address: an identity valid on the meta device);
+- autograd's sequence numbers (`torch._C._autograd._get_sequence_nr`, a node's
+  `_sequence_nr()`) and the node backward is running (`torch._C._current_autograd_node`);
 - `torch.cuda.memory._record_memory_history` and `_dump_snapshot` (allocator snapshots);
 - the profiler's device fields (`self_device_time_total`, `device_time_total`,
   `self_device_memory_usage`, which replaced the `cuda_` names in torch 2.4) and
@@ -37,6 +39,14 @@ def _requirements() -> dict[str, tuple[str, bool]]:
         "FlopCounterMode._count_flops": ("2.4", callable(getattr(counter, "_count_flops", None))),
         "FlopCounterMode.mod_tracker": ("2.4", hasattr(counter, "mod_tracker")),
         "UntypedStorage._cdata": ("2.0", hasattr(torch.empty(0).untyped_storage(), "_cdata")),
+        "torch._C._autograd._get_sequence_nr": (
+            TORCH_FLOOR,
+            hasattr(torch._C._autograd, "_get_sequence_nr"),
+        ),
+        "torch._C._current_autograd_node": (
+            TORCH_FLOOR,
+            hasattr(torch._C, "_current_autograd_node"),
+        ),
         "torch.cuda.memory._record_memory_history": (
             "2.1",
             hasattr(torch.cuda.memory, "_record_memory_history"),
@@ -96,6 +106,18 @@ def storage_key(tensor: Tensor) -> int:
     """The identity of a tensor's storage (its C++ address): valid on the meta device too,
     where every data pointer is 0."""
     return tensor.untyped_storage()._cdata
+
+
+def next_sequence_nr() -> int:
+    """The sequence number autograd gives the next node this thread creates."""
+    return int(torch._C._autograd._get_sequence_nr())
+
+
+def running_node_sequence_nr() -> int | None:
+    """The sequence number of the autograd node backward is running now (None: none),
+    the number it got when its forward op ran."""
+    node = torch._C._current_autograd_node()
+    return None if node is None else int(node._sequence_nr())
 
 
 def record_memory_history() -> None:

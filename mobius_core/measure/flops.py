@@ -21,14 +21,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
 
 from mobius_core.measure.compat import HookedFlopCounter
-from mobius_core.measure.regions import (
-    OTHER,
-    REGIONS,
-    SPATIAL,
-    RegionStack,
-    region_of_name,
-    region_roots,
-)
+from mobius_core.measure.regions import REGIONS, RegionStack
 from mobius_core.measure.results import FlopsResult
 from mobius_core.measure.tracker import Tracker
 
@@ -71,8 +64,6 @@ class RegionFlopCounter(HookedFlopCounter):
     def __init__(self, model: nn.Module) -> None:
         super().__init__(display=False, custom_mapping=CPU_ATTENTION)
         self.stack = RegionStack(model)
-        self.roots = region_roots(model)
-        self.prefix = type(model).__name__
         self.phase = "forward"
         self.by_phase = {p: dict.fromkeys(REGIONS, 0) for p in PHASES}
         self.recomputed = 0
@@ -83,14 +74,7 @@ class RegionFlopCounter(HookedFlopCounter):
         self.recomputed = 0
 
     def _region(self) -> str:
-        if self.stack.current is not None:
-            return self.stack.current
-        names = [p for p in self.module_parents() if p.split(".")[0] == self.prefix]
-        if not names:
-            return OTHER
-        names.sort(key=lambda n: (-n.count("."), n))  # the innermost module first
-        regions = [region_of_name(n.partition(".")[2], self.roots) for n in names]
-        return next((r for r in regions if r != SPATIAL), SPATIAL)
+        return self.stack.current or self.stack.made_by()
 
     def on_flops(self, flops: int) -> None:
         self.by_phase[self.phase][self._region()] += flops
