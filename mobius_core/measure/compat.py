@@ -1,7 +1,6 @@
 """Every private or renamed PyTorch API the harness uses, in one place, checked at import.
 
-- `FlopCounterMode._count_flops` (the per-op hook) and `FlopCounterMode.mod_tracker` (the
-  module tracker, torch 2.4);
+- `FlopCounterMode._count_flops` (the per-op hook, torch 2.4);
 - a storage's `_cdata` (its C++ address: an identity valid on the meta device);
 - autograd's sequence numbers (`torch._C._autograd._get_sequence_nr`, a node's
   `_sequence_nr()`) and the node backward is running (`torch._C._current_autograd_node`);
@@ -37,7 +36,6 @@ def _requirements() -> dict[str, tuple[str, bool]]:
     counter = FlopCounterMode(display=False)
     return {
         "FlopCounterMode._count_flops": ("2.4", callable(getattr(counter, "_count_flops", None))),
-        "FlopCounterMode.mod_tracker": ("2.4", hasattr(counter, "mod_tracker")),
         "UntypedStorage._cdata": ("2.0", hasattr(torch.empty(0).untyped_storage(), "_cdata")),
         "torch._C._autograd._get_sequence_nr": (
             TORCH_FLOOR,
@@ -90,11 +88,6 @@ class HookedFlopCounter(FlopCounterMode):
 
     def on_flops(self, flops: int) -> None:
         """Called once per op in the FLOP registry, with its FLOPs."""
-
-    def module_parents(self) -> set[str]:
-        """Qualified names (`ModelClass.sub.module`) of the modules running now, as the
-        counter's module tracker sees them (also in backward)."""
-        return set(self.mod_tracker.parents)
 
     def _count_flops(self, func_packet: Any, out: Any, args: Any, kwargs: Any) -> Any:
         if func_packet in self.flop_registry:
