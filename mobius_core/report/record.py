@@ -13,6 +13,7 @@ from typing import Any, ClassVar, TypeVar
 
 from mobius_core.measure.results import (
     EXACT,
+    DistributedResult,
     EfficiencyResult,
     EnergyResult,
     FlopsResult,
@@ -143,6 +144,7 @@ class Record(Versioned):
     efficiency: EfficiencyResult | None = None
     overhead: OverheadResult | None = None
     ratio_to_baseline: RatioResult | None = None  # step time, paired interleaved rounds
+    distributed: DistributedResult | None = None  # ddp and fsdp: ranks, collectives
     pytest_benchmark_median_ms: float | None = figure("ms", "pytest_benchmark_median_ms")
     schema: str = SCHEMA
 

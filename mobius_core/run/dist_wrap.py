@@ -1,0 +1,150 @@
+"""A variant wrapped for a distributed step: DDP over its trainable parameters, or FSDP2
+per UNet layer; and a count of the bytes the step's collectives carry.
+
+DDP: every frozen parameter and every buffer is named to DDP as one to ignore, so DDP never
+holds, broadcasts or reduces them: its reducer holds exactly the trainable parameters, and
+`find_unused_parameters` stays False (every trainable parameter of every variant takes part
+in the loss).
+
+FSDP2 (`torch.distributed.fsdp.fully_shard`): one unit per UNet `Layer` (frozen spatial and,
+in serial, trainable temporal weights alike), one per motion module outside a Layer (the
+mobius branch's, one per position), and the root unit holding the rest (time embedding,
+conv_in/out, resampling, bridges, fusion). Mobius's trunk layers are sharded like any other
+and gathered before each forward; since the trunk runs under `no_grad` their outputs carry no
+pre-backward hook, so they are never gathered again in backward and, holding no parameter that
+requires grad, never reduce-scattered: the trunk costs a forward all-gather and nothing else.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from mobius_core.errors import BadInput
+from mobius_core.models.temporal import TemporalTransformer
+from mobius_core.models.unet import Layer
+
+DISTRIBUTED = ("ddp", "fsdp")
+COMM_METHOD = (
+    "a dispatch mode over one untimed step counts each collective's full (unsharded) buffer:"
+    " all-reduce and broadcast tensors, all-gather outputs, reduce-scatter inputs"
+)
+# FSDP2 warns that the root returns a view (the transposed output): no in-place op follows
+_VIEW_WARNING = ".*returned a view tensor.*"
+
+
+def fully_shard_function() -> Any:
+    """torch's FSDP2 `fully_shard`; a one-line error where this torch lacks it."""
+    try:
+        from torch.distributed.fsdp import fully_shard
+    except ImportError:
+        raise BadInput(
+            f"--mode fsdp: torch {torch.__version__} has no torch.distributed.fsdp.fully_shard"
+            " (FSDP2); install torch 2.6 or later"
+        ) from None
+    return fully_shard
+
+
+def check_available(mode: str) -> None:
+    """A one-line error when this torch cannot run `mode` (distributed or FSDP2 missing)."""
+    if mode not in DISTRIBUTED:
+        return
+    if not torch.distributed.is_available():
+        raise BadInput(f"--mode {mode}: this torch build has no torch.distributed")
+    if mode == "fsdp":
+        fully_shard_function()
+
+
+def ignored_names(model: nn.Module) -> list[str]:
+    """Frozen parameters and every buffer: what DDP is told to leave alone."""
+    frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
+    return frozen + [name for name, _ in model.named_buffers()]
+
+
+def wrap_ddp(model: nn.Module, device: str) -> nn.Module:
+    """DDP over `model`'s trainable parameters only."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, ignored_names(model))
+    ids = [torch.cuda.current_device()] if device == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=False)
+
+
+def fsdp_units(model: nn.Module) -> list[nn.Module]:
+    """The modules sharded as units of their own, in order: every UNet `Layer`, and each
+    motion module not inside a Layer (mobius's branch)."""
+    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, Layer)]
+    inside = tuple(f"{name}." for name, _ in layers)
+    branch = [
+        m
+        for name, m in model.named_modules()
+        if isinstance(m, TemporalTransformer) and not name.startswith(inside)
+    ]
+    return [m for _, m in layers] + branch
+
+
+def wrap_fsdp(model: nn.Module) -> nn.Module:
+    """FSDP2 per unit (`fsdp_units`), then the root; `model` itself, sharded in place."""
+    fully_shard = fully_shard_function()
+    for unit in fsdp_units(model):
+        fully_shard(unit)
+    fully_shard(model)
+    warnings.filterwarnings("ignore", message=_VIEW_WARNING, category=UserWarning)
+    return model
+
+
+def wrap(model: nn.Module, mode: str, device: str) -> nn.Module:
+    """`model` as the step of `mode` runs it (ddp or fsdp), inside an initialised group."""
+    if mode == "ddp":
+        return wrap_ddp(model, device)
+    if mode == "fsdp":
+        return wrap_fsdp(model)
+    raise ValueError(f"wrap: {mode!r} is not a distributed mode")
+
+
+class CommCounter(TorchDispatchMode):
+    """Counts the c10d collectives dispatched while active: bytes of each one's full buffer,
+    by collective (`bytes`), and how many calls (`calls`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        if func.namespace == "c10d":
+            name = func.__name__.split(".")[0].strip("_")
+            self.bytes[name] += _buffer_bytes(name, args)
+            self.calls[name] += 1
+        return func(*args, **(kwargs or {}))
+
+    @property
+    def total(self) -> int:
+        return sum(self.bytes.values())
+
+
+def _buffer_bytes(name: str, args: tuple[Any, ...]) -> int:
+    """The full buffer of one collective: the gathered output of an all-gather, the input of
+    a reduce-scatter, the tensors of anything else (all-reduce, broadcast)."""
+    if name == "allgather_base":  # (output, input, ...)
+        return _nbytes(args[0])
+    if name == "reduce_scatter_base":  # (output, input, ...)
+        return _nbytes(args[1])
+    if name in ("allgather", "allgather_into_tensor_coalesced"):
+        return _nbytes(args[0])
+    if name in ("reduce_scatter", "reduce_scatter_tensor_coalesced"):
+        return _nbytes(args[1])
+    return _nbytes(args[0]) if args else 0
+
+
+def _nbytes(value: Any) -> int:
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, list | tuple):
+        return sum(_nbytes(v) for v in value)
+    return 0
