@@ -7,7 +7,11 @@
 - `torch.cuda.memory._record_memory_history` and `_dump_snapshot` (allocator snapshots);
 - the profiler's device fields (`self_device_time_total`, `device_time_total`,
   `self_device_memory_usage`, which replaced the `cuda_` names in torch 2.4) and
-  `is_user_annotation` (torch 2.5).
+  `is_user_annotation` (torch 2.5);
+- for `--mode compile` only, checked when that mode runs (`compile_support`): dynamo's
+  graph counter (`torch._dynamo.utils.counters`) and its compile callbacks
+  (`torch._dynamo.callback_handler`, whose callbacks take no argument in older releases
+  and a `CallbackArgs` in newer ones, such as 2.13: both are accepted).
 
 If one is missing, importing this module raises `TorchTooOld`, one line naming the torch
 release that has it.
@@ -15,6 +19,8 @@ release that has it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +146,59 @@ def self_memory_bytes(event: FunctionEvent, device: str) -> int:
 def is_user_annotation(event: FunctionEvent) -> bool:
     """Whether the event is a `record_function` range (on the CPU or its GPU-side copy)."""
     return bool(event.is_user_annotation)
+
+
+def compile_support() -> str | None:
+    """Why `--mode compile` cannot be measured with this torch, or None when it can."""
+    try:
+        import torch._dynamo
+        from torch._dynamo.utils import counters
+    except ImportError as error:  # a build without dynamo
+        return f"torch {torch.__version__} has no torch._dynamo ({error})"
+    handler = getattr(torch._dynamo, "callback_handler", None)
+    if handler is None or not hasattr(handler, "register_start_callback"):
+        return f"torch {torch.__version__} has no torch._dynamo.callback_handler"
+    if not isinstance(counters, dict):
+        return f"torch {torch.__version__}: torch._dynamo.utils.counters is not a mapping"
+    return None
+
+
+def dynamo_graphs() -> int:
+    """Graphs dynamo has compiled in this process so far (every recompilation and every piece
+    of a graph break counts one)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
+def inductor_cache_hits() -> tuple[int, int]:
+    """(hits, misses) of inductor's FX graph cache in this process so far."""
+    from torch._dynamo.utils import counters
+
+    inductor = counters["inductor"]
+    return int(inductor["fxgraph_cache_hit"]), int(inductor["fxgraph_cache_miss"])
+
+
+@contextmanager
+def compile_callbacks(start: Callable[[], None], end: Callable[[], None]) -> Iterator[None]:
+    """While entered, `start()` and `end()` run as dynamo starts and ends each compilation
+    (outermost only; in torch 2.13 the backward's lazy compilation too)."""
+    import torch._dynamo
+
+    handler = torch._dynamo.callback_handler
+
+    def on_start(*_: Any) -> None:  # no argument in older torch, CallbackArgs in newer
+        start()
+
+    def on_end(*_: Any) -> None:
+        end()
+
+    handler.register_start_callback(on_start)
+    handler.register_end_callback(on_end)
+    try:
+        yield
+    finally:
+        if on_start in handler.start_callbacks:  # torch._dynamo.reset() clears them
+            handler.remove_start_callback(on_start)
+        if on_end in handler.end_callbacks:
+            handler.remove_end_callback(on_end)

@@ -4,7 +4,7 @@ A figure that cannot be measured is None, never zero, and `absent` says why. A f
 metadata tells every reader how to treat it, so that adding a figure means adding a field:
 - `column`: its name in the flat table (a dict field's keys are appended: `saved_temporal`);
   no column, not tabled;
-- `unit`: bytes, ms, flop, J, W, ratio, count or text;
+- `unit`: bytes, ms, s, flop, J, W, ratio, count or text;
 - `compare`: `exact` (deterministic: any change regresses and the CI baseline keeps it),
   `memory` (within the memory tolerance on the same machine) or `time` (by the bootstrap
   interval of the samples); no `compare`, not compared.
@@ -317,3 +317,26 @@ class DistributedResult(Result):
     scaling_efficiency: float | None = figure("ratio", "scaling_efficiency")
     scaling_method: str | None = None
     note: str | None = None  # what the figures are good for (CPU: a correctness check)
+
+
+@dataclass
+class CompileResult(Result):
+    """torch.compile's cost for one variant, kept out of its timed steps (`--mode compile`).
+
+    Warm-up steps run until one compiles nothing: `compiles` are the graphs the first step
+    compiled (more than one: graph breaks), `recompiles` those later warm-up steps compiled
+    (guards that failed), `timed_recompiles` any compiled while timed (then the timing
+    holds compilation)."""
+
+    compile_mode: str | None = None  # torch.compile's mode (None: torch's default)
+    backend: str = "inductor"
+    seconds: float | None = figure("s", "compile_s")  # inside dynamo's compile callbacks
+    warmup_excess_s: float | None = figure("s", "compile_warmup_excess_s")  # cross-check
+    compiles: int | None = figure("count", "compiles")
+    recompiles: int | None = figure("count", "recompiles")
+    warmup_steps: int | None = figure("count", "compile_warmup_steps")
+    timed_recompiles: int | None = figure("count", "recompiles_timed")
+    cache_hits: int | None = None  # inductor's FX graph cache, while warming up
+    cache_misses: int | None = None
+    stable: bool | None = None  # a warm-up step compiled nothing before the limit
+    method: str = ""

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, TypeVar
 
 from mobius_core.measure.results import (
     EXACT,
+    CompileResult,
     DistributedResult,
     EfficiencyResult,
     EnergyResult,
@@ -50,13 +51,16 @@ def case_key(
     rejoin: int | None = None,
     mode: str = "eager",
     world_size: int = 1,
+    compile_mode: str | None = None,
 ) -> str:
     """The one name of a case, e.g. `sd15-b1-f16-r256-bf16`: the same for a measured case
     and the dry run that predicts it (the device is a column of its own). A set rejoin depth,
-    a mode other than eager and a world size over 1 add `-k3`, `-ddp`, `-w2`."""
+    a mode other than eager and a world size over 1 add `-k3`, `-ddp`, `-w2`; a compile mode
+    other than torch's default follows the mode (`-compile-max-autotune`)."""
     key = f"{preset}-b{batch}-f{frames}-r{resolution}-{dtype}"
     key += f"-k{rejoin}" if rejoin is not None else ""
     key += f"-{mode}" if mode != "eager" else ""
+    key += f"-{compile_mode}" if compile_mode is not None else ""
     return key + (f"-w{world_size}" if world_size > 1 else "")
 
 
@@ -77,6 +81,7 @@ class Case:
     world_size: int = 1  # processes of a ddp or fsdp run
     unet: str | None = None  # the user's diffusers UNet (None: random weights)
     motion_adapter: str | None = None  # the user's MotionAdapter, with `unet`
+    compile_mode: str | None = None  # torch.compile's mode under `compile` (None: default)
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -85,6 +90,8 @@ class Case:
             raise RecordError(f"mode: unknown mode {self.mode!r}; choose from {list(MODES)}")
         if self.world_size < 1:
             raise RecordError(f"world_size: must be positive, got {self.world_size}")
+        if self.compile_mode is not None and self.mode != "compile":
+            raise RecordError(f"compile_mode: {self.compile_mode!r} needs mode 'compile'")
 
     @property
     def key(self) -> str:
@@ -97,6 +104,7 @@ class Case:
             self.rejoin,
             self.mode,
             self.world_size,
+            self.compile_mode,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,6 +152,7 @@ class Record(Versioned):
     efficiency: EfficiencyResult | None = None
     overhead: OverheadResult | None = None
     ratio_to_baseline: RatioResult | None = None  # step time, paired interleaved rounds
+    compile: CompileResult | None = None  # torch.compile's cost, under `--mode compile`
     distributed: DistributedResult | None = None  # ddp and fsdp: ranks, collectives
     pytest_benchmark_median_ms: float | None = figure("ms", "pytest_benchmark_median_ms")
     schema: str = SCHEMA

@@ -18,8 +18,10 @@ from multiprocessing.connection import Connection
 
 from torch import nn
 
+from mobius_core.measure.compiling import warm_up
 from mobius_core.measure.results import FlopsResult, MemoryResult, SavedResult
 from mobius_core.report.record import Case
+from mobius_core.run import modes
 from mobius_core.run.case import build_variant, config, torch_dtype
 from mobius_core.run.guard import guarded
 from mobius_core.run.passes import Untimed, untimed
@@ -58,7 +60,11 @@ def all_absent(reason: str) -> Untimed:
 def run_job(
     job: Job, isolation: str = CO_RESIDENT, build: Callable[[Case, str], nn.Module] = build_variant
 ) -> dict[str, Untimed]:
-    """The job in this process: the variant built once, then every case's passes."""
+    """The job in this process: the variant built once, then every case's passes.
+
+    Under `--mode compile` the passes measure the compiled model (what a user runs),
+    compiled afresh at each case's shape in the warm-up, which runs until a step compiles
+    nothing."""
     first = job.cases[0]
     built: list[nn.Module] = []
     failure = guarded(lambda: built.append(build(first, job.variant)), first.device)
@@ -69,17 +75,27 @@ def run_job(
     out = {}
     for case in job.cases:
         batch: list[Batch] = []
+        modes.fresh(case)
+        stepped = modes.prepare(model, case)
 
-        def prepare(case: Case = case, batch: list[Batch] = batch) -> None:
+        def prepare(
+            case: Case = case, batch: list[Batch] = batch, stepped: nn.Module = stepped
+        ) -> None:
             batch.append(make_batch(config(case), job.seed).to(case.device))
+
+            def step() -> None:
+                train_step(stepped, optimizer, batch[0], torch_dtype(case))
+
+            if case.mode == "compile":
+                warm_up(step, modes.BACKEND, case.compile_mode)
             for _ in range(max(case.warmup, 1)):  # the optimizer state exists after one step
-                train_step(model, optimizer, batch[0], torch_dtype(case))
+                step()
 
         failure = guarded(prepare, case.device)
         if failure is not None:
             out[case.key] = all_absent(f"before the passes: {failure.message}")
             continue
-        out[case.key] = untimed(model, optimizer, batch.pop(), case, isolation, job.flops)
+        out[case.key] = untimed(stepped, optimizer, batch.pop(), case, isolation, job.flops)
     return out
 
 

@@ -154,6 +154,7 @@ def cases(options: Options) -> list[Case]:
         ]
     settings = {
         "mode": o.mode,
+        "compile_mode": o.compile_mode,
         "world_size": o.world_size,
         "unet": o.unet,
         "motion_adapter": o.motion_adapter,

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
 
 from mobius_core.measure import flops, memory, nvml
+from mobius_core.measure.compiling import graphs_during
 from mobius_core.measure.flops import FlopTracker
 from mobius_core.measure.memory import MemoryTracker
 from mobius_core.measure.results import FlopsResult, MemoryResult, SavedResult
 from mobius_core.measure.saved import SavedTracker, with_allocator
 from mobius_core.measure.tracker import phase_marks, tracking
 from mobius_core.report.record import Case
+from mobius_core.run import modes
 from mobius_core.run.case import torch_dtype
 from mobius_core.run.guard import release
 from mobius_core.training.step import Batch, train_step
@@ -92,28 +94,48 @@ def untimed(
     isolation: str,
     count_flops: bool = True,
 ) -> Untimed:
-    """Every untimed pass of one variant at one shape; failures leave figures absent."""
+    """Every untimed pass of one variant at one shape; failures leave figures absent.
+
+    A compiled `model` (`--mode compile`) is measured as it runs, but its saved bytes have
+    no region split and its FLOPs are counted on the eager model (`modes`)."""
     power_mw: list[int] = []
     passes: list[tuple[MemoryResult, SavedResult]] = []
     reason = ""
-    for _ in range(MEMORY_PASSES):
+
+    def one_pass() -> None:
         try:
             passes.append(memory_pass(model, optimizer, batch, case, power_mw))
         except Exception as error:  # a tracker's failure leaves its figure absent
+            nonlocal reason
             reason = f"the memory pass failed: {_first_line(error)}"
         optimizer.zero_grad(set_to_none=True)
         release(case.device)
+
+    compiled, recompiled = modes.compiled(model), 0
+    for _ in range(MEMORY_PASSES):
+        if compiled:  # a graph compiled here would put compilation in the peak: say so
+            recompiled += graphs_during(one_pass)
+        else:
+            one_pass()
     if passes:
         mem, saved = memory.combine([p[0] for p in passes]), passes[-1][1]
     else:
         mem, saved = MemoryResult(absent={"memory": reason}), SavedResult(absent={"bytes": reason})
     mem.isolation = isolation
+    if compiled:
+        saved = replace(
+            saved, by_region=None, absent={**saved.absent, "by_region": modes.NO_REGIONS}
+        )
+    if recompiled:
+        mem.absent["compile"] = f"{recompiled} graph(s) compiled during the memory passes"
     if not count_flops:
         return Untimed(mem, saved, FlopsResult(absent={"total": "not counted"}), power_mw)
     try:
-        counted = flops_pass(model, optimizer, batch, case)
+        counted = flops_pass(modes.eager(model), optimizer, batch, case)
     except Exception as error:  # as above: the FLOP figures are absent, with the reason
         counted = FlopsResult(absent={"total": f"the FLOP pass failed: {_first_line(error)}"})
+    if compiled:
+        counted.convention += "; " + modes.EAGER_FLOPS
     optimizer.zero_grad(set_to_none=True)
     release(case.device)
     return Untimed(mem, saved, counted, power_mw)

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
 
 from mobius_core.measure import efficiency, energy, nvml
+from mobius_core.measure.compiling import graphs_during, warm_up
 from mobius_core.measure.energy import EnergyTracker
 from mobius_core.measure.environment import environment
 from mobius_core.measure.results import (
+    CompileResult,
     OverheadResult,
     ParamCounts,
     RatioResult,
@@ -30,6 +32,7 @@ from mobius_core.measure.timing import StepTimer
 from mobius_core.measure.tracker import tracking
 from mobius_core.models.variants import baseline_name, parameter_counts
 from mobius_core.report.record import INTERRUPTED, OK, Case, Record
+from mobius_core.run import modes
 from mobius_core.run.case import config, torch_dtype, variant_info
 from mobius_core.run.guard import Failure, guarded
 from mobius_core.run.passes import Untimed
@@ -52,6 +55,8 @@ class Trial:
     energy: EnergyTracker
     cross_ms: list[float] = field(default_factory=list)  # the cross-check's rounds
     failure: Failure | None = None
+    compile: CompileResult | None = None  # --mode compile: its warm-up's cost
+    timed_graphs: int = 0  # graphs compiled while timed (compile mode)
 
 
 def rotation(names: list[str], round_index: int) -> list[str]:
@@ -64,10 +69,16 @@ class CaseRun:
     """Times every variant of one case; `record(variant, untimed)` gives its Record.
 
     `models` maps each variant to its model, or to the Failure that stopped building it.
+    Under `--mode compile` each model runs compiled, from a fresh start at this case's shape
+    (`modes.fresh`), and warms up until a step compiles nothing before any timed round.
     """
 
     def __init__(self, case: Case, models: dict[str, nn.Module | Failure], seed: int = 0) -> None:
         self.case, self.config = case, config(case)
+        modes.fresh(case)
+        models = {
+            v: modes.prepare(m, case) if isinstance(m, nn.Module) else m for v, m in models.items()
+        }
         self.env = environment()
         handle, reason = nvml.open_device() if case.device == "cuda" else (None, "no CUDA device")
         self.trials = {
@@ -105,8 +116,20 @@ class CaseRun:
 
     def _timed(self, variant: str) -> None:
         trial = self.trials[variant]
-        with tracking([trial.energy, trial.timer]):  # the timer innermost: NVML reads outside
-            self.step(variant)
+
+        def timed() -> None:
+            with tracking([trial.energy, trial.timer]):  # the timer innermost: NVML outside
+                self.step(variant)
+
+        if self.case.mode == "compile":  # dynamo's counter is read outside the timer
+            trial.timed_graphs += graphs_during(timed)
+        else:
+            timed()
+
+    def _compile(self, variant: str) -> None:
+        """Warm `variant` up until a step compiles nothing; its cost kept in the trial."""
+        trial = self.trials[variant]
+        trial.compile = warm_up(lambda: self.step(variant), modes.BACKEND, self.case.compile_mode)
 
     def run_interleaved(self, first_round: Callable[[float], None] | None = None) -> None:
         """Warm-up, then `rounds` timed rounds, the order rotating each round.
@@ -114,6 +137,9 @@ class CaseRun:
         `first_round(seconds)` is told how long the first round took (warm-up or timed).
         """
         names = list(self.trials)
+        if self.case.mode == "compile":
+            for variant in names:
+                self.guard(variant, lambda v=variant: self._compile(v))
         for index in range(self.case.warmup + self.case.rounds):
             begin = time.perf_counter()
             for variant in rotation(names, index):
@@ -166,6 +192,8 @@ class CaseRun:
         record.efficiency = self._efficiency(untimed, median)
         record.overhead = self._overhead(trial, median)
         record.ratio_to_baseline = self._ratio(variant)
+        if trial.compile is not None:
+            record.compile = replace(trial.compile, timed_recompiles=trial.timed_graphs)
         return record
 
     def interrupted(self, variant: str, untimed: Untimed) -> Record | None:
