@@ -13,150 +13,23 @@ metadata tells every reader how to treat it, so that adding a figure means addin
 from __future__ import annotations
 
 import statistics
-import types
-import typing
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
-from typing import Any, ClassVar, TypeVar
+from dataclasses import dataclass, field
+from typing import Any
 
-from mobius_core.errors import BadInput
+from mobius_core.measure.schema import (  # noqa: F401 (readers import them from here)
+    RecordError,
+    Result,
+    Versioned,
+    build,
+    check,
+)
 
-R = TypeVar("R", bound="Result")
 EXACT, MEMORY, TIME = "exact", "memory", "time"
-
-
-class RecordError(BadInput):
-    """A record or result that does not have the shape its schema promises."""
 
 
 def figure(unit: str, column: str | None = None, compare: str | None = None) -> Any:
     """A figure field: absent (None) until measured."""
     return field(default=None, metadata={"unit": unit, "column": column, "compare": compare})
-
-
-@dataclass
-class Result:
-    """Base of every tracker's result; serialises to plain JSON and back, checked."""
-
-    absent: dict[str, str] = field(default_factory=dict, kw_only=True)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON; absent (None) fields and empty maps left out."""
-        plain = {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
-        return {k: v for k, v in plain.items() if v is not None and v != {}}
-
-    @classmethod
-    def from_dict(cls: type[R], data: Any, where: str = "") -> R:
-        """The result `data` describes; RecordError names the first field that is wrong."""
-        return build(cls, data, where or cls.__name__)
-
-    def columns(self, prefix: str = "") -> dict[str, tuple[Any, dict[str, Any]]]:
-        """Column name -> (value, field metadata) for every tabled field, present or not."""
-        out: dict[str, tuple[Any, dict[str, Any]]] = {}
-        for f in fields(self):
-            column, value = f.metadata.get("column"), getattr(self, f.name)
-            if isinstance(value, Result):
-                out.update(value.columns())
-            elif column and isinstance(value, dict):
-                for key, inner in _flatten(value, column).items():
-                    out[key] = (inner, dict(f.metadata))
-            elif column:
-                out[prefix + column] = (value, dict(f.metadata))
-        return out
-
-
-@dataclass
-class Versioned(Result):
-    """A Result that stands for a whole record or file: its `schema` field (declared by the
-    subclass, with its current value as default) is checked before anything else is read."""
-
-    NAME: ClassVar[str] = "record"  # what a message calls it
-
-    @classmethod
-    def from_dict(cls: type[R], data: Any, where: str = "") -> R:
-        where = where or cls.NAME  # type: ignore[attr-defined]
-        expected = cls.__dataclass_fields__["schema"].default
-        found = data.get("schema") if isinstance(data, dict) else None
-        if not isinstance(data, dict):
-            raise RecordError(f"{where}: expected an object, got {type(data).__name__}")
-        if found != expected:
-            raise RecordError(f"{where}: schema {found!r}, expected {expected!r}")
-        return build(cls, data, where)
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def _flatten(value: dict[str, Any], prefix: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, inner in value.items():
-        if isinstance(inner, dict):
-            out.update(_flatten(inner, f"{prefix}_{key}"))
-        else:
-            out[f"{prefix}_{key}"] = inner
-    return out
-
-
-D = TypeVar("D")
-
-
-def build(cls: type[D], data: Any, where: str) -> D:
-    """The dataclass `cls` from plain JSON `data`, each field's type checked."""
-    if not isinstance(data, dict):
-        raise RecordError(f"{where}: expected an object, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for f in fields(cls):  # type: ignore[arg-type]
-        if f.name not in data:
-            if f.default is MISSING and f.default_factory is MISSING and f.init:
-                raise RecordError(f"{where}.{f.name}: missing")
-            continue
-        values[f.name] = check(data[f.name], hints[f.name], f"{where}.{f.name}")
-    try:
-        return cls(**values)
-    except RecordError as error:
-        raise RecordError(f"{where}.{error}") from None
-
-
-def check(value: Any, hint: Any, where: str) -> Any:
-    """`value` if it has the type `hint` names (Results are rebuilt), else RecordError."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return check(value, inner[0], where) if len(inner) == 1 else value
-    if hint is Any:
-        return value
-    if isinstance(hint, type) and is_dataclass(hint):
-        return (
-            hint.from_dict(value, where)
-            if hasattr(hint, "from_dict")
-            else build(hint, value, where)
-        )
-    if origin is list:
-        if not isinstance(value, list):
-            raise RecordError(f"{where}: expected a list, got {type(value).__name__}")
-        return [check(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise RecordError(f"{where}: expected an object, got {type(value).__name__}")
-        return {str(k): check(v, args[1], f"{where}.{k}") for k, v in value.items()}
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise RecordError(f"{where}: expected a number, got {type(value).__name__}")
-        return value
-    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise RecordError(f"{where}: expected a whole number, got {type(value).__name__}")
-    if hint in (str, bool) and not isinstance(value, hint):
-        raise RecordError(f"{where}: expected {hint.__name__}, got {type(value).__name__}")
-    return value
 
 
 @dataclass
@@ -294,29 +167,6 @@ class RatioResult(Result):
     low: float | None = figure("ratio", "time_ratio_low")
     high: float | None = figure("ratio", "time_ratio_high")
     method: str | None = None
-
-
-@dataclass
-class DistributedResult(Result):
-    """A ddp or fsdp step over `world_size` ranks: per-rank figures, the bytes the step's
-    collectives carry and the scaling against the same case measured at world size 1."""
-
-    world_size: int = 1
-    backend: str = ""
-    wrapping: str = ""  # what DDP holds, or how FSDP2 shards the variant
-    rank_median_ms: list[float] | None = None  # each rank's own median step time
-    rank_peak_bytes: list[int] | None = None  # each rank's peak memory, by `rank_peak_method`
-    rank_peak_max: int | None = figure("bytes", "rank_peak_max")
-    rank_peak_method: str | None = None
-    comm_bytes: int | None = figure("bytes", "comm_bytes", EXACT)  # per step and rank
-    comm_by_collective: dict[str, int] | None = figure("bytes", "comm")
-    comm_calls: dict[str, int] | None = None
-    comm_method: str | None = None
-    world1_median_ms: float | None = figure("ms", "time_world1_median_ms")
-    world1_samples_ms: list[float] | None = None
-    scaling_efficiency: float | None = figure("ratio", "scaling_efficiency")
-    scaling_method: str | None = None
-    note: str | None = None  # what the figures are good for (CPU: a correctness check)
 
 
 @dataclass

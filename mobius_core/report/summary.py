@@ -13,6 +13,7 @@ from mobius_core.report.figures import CASE_PLOTS, case_figures, run_figures
 from mobius_core.report.headline import headline_case, sentence
 from mobius_core.report.markdown import flops, missing, number, size, table
 from mobius_core.report.merge import merge
+from mobius_core.report.modes import side_by_side, with_mode
 from mobius_core.report.record import OK, Record
 from mobius_core.report.runs import Run
 from mobius_core.report.sections import (
@@ -82,7 +83,7 @@ def _claims_table(
     if quality is not None:
         for line, cell in zip(lines, quality, strict=True):
             line["quality"] = cell
-    return f"Peak memory is the {label}.\n\n" + table(lines)
+    return f"Peak memory is the {label}.\n\n" + table(with_mode(lines, rows))
 
 
 def _time(r: pd.Series) -> str:
@@ -237,6 +238,7 @@ def write_report(
             *quality_note(extras),
             _paragraph(claims, baseline),
             "",
+            *side_by_side(rows, baseline),
             tolerance_text(claims),
             "",
             f"Measurement quality: {_quality(rows, records)}",

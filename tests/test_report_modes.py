@@ -1,0 +1,70 @@
+"""The report with more than one execution mode: a `mode` column in the claims table, a
+verdict per mode, and the modes side by side; figures worked out by hand from the fixture."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mobius_core.cli import main
+
+RUN = Path(__file__).parent / "fixtures" / "tiny-run.json"
+COMPILE = {  # variant -> its compile figures in the doctored run
+    "serial": {"seconds": 30.0, "compiles": 1, "recompiles": 0, "timed_recompiles": 0},
+    "serial-ckpt": {"seconds": 41.0, "compiles": 1, "recompiles": 0, "timed_recompiles": 0},
+    "mobius": {"seconds": 12.5, "compiles": 2, "recompiles": 1, "timed_recompiles": 0},
+}
+
+
+def _compiled_copy(folder: Path) -> Path:
+    """The fixture run as if compiled: mobius twice as fast as serial, [0.4, 0.6]."""
+    data = json.loads(RUN.read_text())
+    for bench in data["benchmarks"]:
+        record = bench["extra_info"]
+        record["case"]["mode"] = "compile"
+        record["case"]["key"] += "-compile"
+        record["compile"] = COMPILE[record["variant"]["name"]]
+        if record["variant"]["name"] == "mobius":
+            record["ratio_to_baseline"] = {"ratio": 0.5, "low": 0.4, "high": 0.6}
+    path = folder / "compiled.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _summary(tmp_path: Path, *runs: Path) -> str:
+    out = tmp_path / "report"
+    assert main(["report", *map(str, runs), "--out", str(out)]) == 0
+    return (out / "summary.md").read_text()
+
+
+def test_one_mode_shows_no_mode_column_and_no_modes_section(tmp_path: Path) -> None:
+    summary = _summary(tmp_path, RUN)
+    assert "| case | variant | status |" in summary
+    assert "Modes side by side" not in summary
+
+
+def test_two_modes_get_a_mode_column_a_verdict_each_and_a_side_by_side_table(
+    tmp_path: Path,
+) -> None:
+    summary = _summary(tmp_path, RUN, _compiled_copy(tmp_path))
+    assert "| case | mode | variant | status |" in summary
+    # eager b1: time ratio 0.8186 [0.7407, 0.8901] -> saving 18.1% [11.0%, 25.9%], INCONCLUSIVE;
+    # compiled b1: ratio 0.5 [0.4, 0.6] -> saving 50% [40%, 60%], all above 12%: PASS.
+    # memory (CPU proxy, the same in both): serial 15677544, mobius 13974856 -> 10.9%, FAIL
+    assert (
+        "| tiny-b1-f2-r64-fp32 | eager | mobius | ok |" in summary
+        and "| +10.9% | FAIL | +18.1% [+11.0%, +25.9%] | INCONCLUSIVE |" in summary
+    )
+    assert "| tiny-b1-f2-r64-fp32-compile | compile | mobius | ok |" in summary
+    assert "| +10.9% | FAIL | +50.0% [+40.0%, +60.0%] | PASS |" in summary
+    section = summary[summary.index("## Modes side by side") :]
+    # memory ratio 13974856 / 15677544 = 0.891; compile seconds and recompiles (warm-up/timed)
+    # of serial, then mobius
+    assert "| tiny-b1-f2-r64-fp32 | eager | 1 | 0.819 [0.741, 0.890] | 0.891 |  |  |" in section
+    assert (
+        "| tiny-b1-f2-r64-fp32 | compile | 1 | 0.500 [0.400, 0.600] | 0.891 | 30.0, 12.5"
+        " | 0/0, 1/0 |" in section
+    )
+    # b2: serial 20273640, mobius 16781640 -> 0.828; the eager line first, then compile
+    b2 = section.index("| tiny-b2-f2-r64-fp32 | eager | 1 | 0.769 [0.657, 1.149] | 0.828 |")
+    assert b2 < section.index("| tiny-b2-f2-r64-fp32 | compile | 1 | 0.500")
