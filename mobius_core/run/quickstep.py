@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from torch import nn
 
+from mobius_core.measure.compiling import warm_up
 from mobius_core.measure.timing import StepTimer
 from mobius_core.models.config import Config
 from mobius_core.models.variants import VARIANTS, parameter_counts
 from mobius_core.report.record import Case
+from mobius_core.run import modes
 from mobius_core.run.case import build_variant, config, make_case, torch_dtype
 from mobius_core.run.guard import guarded, release
 from mobius_core.run.launcher import Job, isolated
@@ -22,9 +24,14 @@ from mobius_core.training.step import make_batch, make_optimizer, train_step
 Row = dict[str, object]
 
 
-def quick_steps(shape: Config, device: str, dtype: str) -> list[Row]:
-    """One warm-up and one timed step per variant; a row of figures each."""
-    case = make_case(shape.name, shape.batch, shape.frames, shape.resolution, dtype, device, 2, 1)
+def quick_steps(
+    shape: Config, device: str, dtype: str, mode: str = "eager", compile_mode: str | None = None
+) -> list[Row]:
+    """One warm-up and one timed step per variant; a row of figures each. Under `--mode
+    compile` the warm-up runs until a step compiles nothing, and the row gives its cost."""
+    settings = {"mode": mode, "compile_mode": compile_mode}
+    c = shape
+    case = make_case(c.name, c.batch, c.frames, c.resolution, dtype, device, 2, 1, **settings)
     peaks = {v: _isolated_peak(case, v) for v in VARIANTS} if device == "cuda" else {}
     rows = []
     for variant in VARIANTS:
@@ -40,12 +47,19 @@ def quick_steps(shape: Config, device: str, dtype: str) -> list[Row]:
 
 
 def _step(case: Case, variant: str, row: Row) -> None:
-    model: nn.Module = build_variant(case, variant)
+    modes.fresh(case)
+    model: nn.Module = modes.prepare(build_variant(case, variant), case)
     row["trainable params"] = parameter_counts(model)["trainable"]
     optimizer, timer = make_optimizer(model), StepTimer(case.device)
     batch = make_batch(config(case)).to(case.device)
     dtype = torch_dtype(case)
-    train_step(model, optimizer, batch, dtype)  # warm-up
+    if case.mode == "compile":
+        cost = warm_up(
+            lambda: train_step(model, optimizer, batch, dtype), modes.BACKEND, case.compile_mode
+        )
+        row["compile s"], row["recompiles"] = round(cost.seconds or 0.0, 1), cost.recompiles
+    else:
+        train_step(model, optimizer, batch, dtype)  # warm-up
     synchronize(case.device)
     losses = []
     with timer.track():
