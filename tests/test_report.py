@@ -267,19 +267,3 @@ def test_all_cases_writes_a_set_of_one_case_plots_per_case(tmp_path: Path) -> No
         "- `cases/<case>/`: the plots of one case, for each case"
         in (out / "summary.md").read_text()
     )
-
-
-def test_the_claims_map_is_linked_when_the_report_has_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from mobius_core.report import figures
-
-    real = figures.run_figures
-
-    def with_map(*args: Any) -> dict:
-        drawn = real(*args)
-        return {**drawn, "claims_map.png": drawn.pop("savings.png")}
-
-    monkeypatch.setattr("mobius_core.report.summary.run_figures", with_map)
-    summary = (_report(tmp_path, RUN) / "summary.md").read_text()
-    assert "[Where the claims hold: the claims map](claims_map.png)" in summary.split("Runs:")[0]

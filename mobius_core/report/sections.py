@@ -18,6 +18,7 @@ from mobius_core.errors import BadInput
 from mobius_core.measure.results import RecordError
 from mobius_core.report import converge_report, design_space, plots
 from mobius_core.report.converge_record import ConvergeRecord
+from mobius_core.report.grid import Grid
 from mobius_core.report.record import Record
 
 DESIGN_PLOT = "design_space.png"
@@ -29,6 +30,7 @@ class Extras:
 
     sweeps: list[design_space.Sweep] = field(default_factory=list)
     converges: list[ConvergeRecord] = field(default_factory=list)
+    grids: list[Grid] = field(default_factory=list)  # dry-run grids: the claims map
 
 
 def _schema(path: Path) -> str:
@@ -50,6 +52,11 @@ def split(paths: list[Path]) -> tuple[list[Path], Extras]:
         elif _schema(path).startswith("mobius-bench-rejoin/"):
             try:
                 extras.sweeps.append(design_space.Sweep.from_dict(json.loads(path.read_text())))
+            except RecordError as error:
+                raise BadInput(f"{path}: {error}") from None
+        elif _schema(path).startswith("mobius-bench-grid/"):
+            try:
+                extras.grids.append(Grid.from_dict(json.loads(path.read_text())))
             except RecordError as error:
                 raise BadInput(f"{path}: {error}") from None
         else:

@@ -9,6 +9,8 @@ import pandas as pd
 
 from mobius_core.outputs import write_atomic
 from mobius_core.report import plots
+from mobius_core.report.claims_map import MAP
+from mobius_core.report.claims_map_plot import write_map
 from mobius_core.report.figures import CASE_PLOTS, case_figures, run_figures
 from mobius_core.report.headline import headline_case, sentence
 from mobius_core.report.markdown import flops, missing, number, size, table
@@ -27,7 +29,6 @@ from mobius_core.report.tables import baseline_name, frame, memory_figure, varia
 from mobius_core.report.verdicts import CANDIDATE, claims_frame, tolerance_text
 
 CASES = "cases"  # --all-cases: a folder of one-case plots per case
-MAP = "claims_map.png"  # where the claims hold (the GPU evidence's plot), linked when present
 
 
 def _machine(run: Run) -> str:
@@ -221,17 +222,14 @@ def write_report(
     write_atomic(out / "cases.md", table(rows.to_dict("records")) + "\n")
     opening = sentence(claims, rows, headline, measured[0].describe_machine(), baseline)
     design = design_section(extras, records, out)
+    where, map_section = write_map(extras.grids, records, rows, claims, out)
     text = "\n".join(
         [
             "# mobius-bench report",
             "",
             opening + _proxy_note(rows),
             "",
-            *(
-                [f"[Where the claims hold: the claims map]({MAP})", ""]
-                if (out / MAP).exists()
-                else []
-            ),
+            *([f"Where the claims hold ([{MAP}]({MAP})): {where}", ""] if where else []),
             *_head(out, measured, merged),
             _claims_table(rows, claims, quality_column(rows, extras)),
             "",
@@ -244,6 +242,7 @@ def write_report(
             f"Measurement quality: {_quality(rows, records)}",
             _predicted(rows, frame(guesses) if guesses else pd.DataFrame()),
             *design,
+            *map_section,
             "## Files",
             "",
             "- `cases.csv`, `cases.md`: every figure, a row per case and variant",
@@ -256,6 +255,7 @@ def write_report(
     )
     write_atomic(out / "summary.md", text)
     drawn += [DESIGN_PLOT] if design else []
+    drawn += [MAP] if where else []
     return ["summary.md", "cases.csv", "cases.md", *drawn, *([f"{CASES}/"] if all_cases else [])]
 
 

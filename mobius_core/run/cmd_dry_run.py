@@ -43,8 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " 0..up positions): a dry run per k, and the design-space table",
     )
     parser.add_argument(
-        "--plot", type=Path, help="with --rejoin: the design-space plot (a new PNG)"
+        "--plot",
+        type=Path,
+        help="with --rejoin: the design-space plot; with --grid: the claims map (a new PNG)",
     )
+    from mobius_core.run.dry_grid import add_grid_argument
+
+    add_grid_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
     config = options.config(args)
     variants = options.variants(args.variants)
     dtype = resolve_dtype(args.dtype, "cuda")  # predictions are for a GPU run
+    if args.grid is not None:
+        from mobius_core.run.dry_grid import run_grid
+
+        return run_grid(args, dtype)
     if args.plot is not None and args.rejoin is None:
         raise BadInput("--plot: the design-space plot needs --rejoin")
     for path in (args.json, args.plot):
