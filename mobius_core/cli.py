@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "quality at matched cost: temporal gain per variant vs serial",
     ),
     "profile": ("mobius_core.run.cmd_profile", "torch.profiler traces and tables per variant"),
+    "preflight": (
+        "mobius_core.run.cmd_preflight",
+        "tiny through every CUDA path of a GPU run, in seconds: a line per check",
+    ),
     "report": ("mobius_core.report.cmd_report", "claims, tables and plots from runs"),
     "compare": ("mobius_core.report.cmd_compare", "a new run against a base; exit 1 on regression"),
     "baseline": ("mobius_core.report.cmd_baseline", "a run cut to its deterministic figures"),
