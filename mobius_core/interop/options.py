@@ -1,7 +1,9 @@
 """`--unet` and `--motion-adapter`: the commands' options for the user's own checkpoint.
 
 A command adds them with `add_checkpoint_arguments`, checks them (before any work) with
-`checkpoint_config`, and builds its matched models with `build_matched_from`.
+`checkpoint_config`, and builds its matched models with `build_matched_from`; the suite
+checks its `--unet`/`--motion-adapter` with `suite_preset`, and the dry run reads the
+checkpoint's layout with `layout_config`.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from torch import nn
 
 from mobius_core.errors import BadInput
 from mobius_core.interop import require
-from mobius_core.interop.configs import ARCHITECTURE
-from mobius_core.interop.load import from_diffusers, read_config
-from mobius_core.models.config import Config
+from mobius_core.interop.configs import ARCHITECTURE, unet_fields
+from mobius_core.interop.load import from_diffusers, locate, read_config, read_json
+from mobius_core.models.config import PRESETS, Config, preset
 from mobius_core.models.variants import build_matched
+
+OPTION = {"unet": "unet", "motion adapter": "motion-adapter"}  # Source.what -> its option
 
 
 def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,23 +39,75 @@ def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def checkpoint_config(args: argparse.Namespace, config: Config) -> Config:
+def check_checkpoint(
+    unet: Path | str | None,
+    motion_adapter: Path | str | None,
+    config: Config,
+    weights: bool = True,
+) -> Config:
     """`config`, checked against the checkpoint's config files: its layout must be the
-    preset's, so that records of the preset mean one model. Needs no weights (dry run)."""
-    if args.unet is None:
-        if args.motion_adapter is not None:
+    preset's, so that records of the preset mean one model. With `weights`, the weight
+    files must be there too (and safetensors installed); without, only the config files
+    are read (the dry run)."""
+    if unet is None:
+        if motion_adapter is not None:
             raise BadInput("--motion-adapter needs --unet (the 2D weights it fine-tunes)")
         return config
-    require("safetensors.torch")
-    found = read_config(args.unet, args.motion_adapter, config)
+    if weights:
+        require("safetensors.torch")
+    found = read_config(unet, motion_adapter, config)
+    difference = _difference(found, config)
+    if difference is not None:
+        raise BadInput(f"--unet: the checkpoint's {difference}; choose the preset of its layout")
+    sources = [locate(unet, "unet")]
+    if motion_adapter is not None:
+        sources.append(locate(motion_adapter, "motion adapter"))
+    for source in sources if weights else []:
+        if not source.weights.is_file():
+            raise BadInput(f"--{OPTION[source.what]}: {source.weights} is missing")
+    return found
+
+
+def _difference(found: Config, config: Config) -> str | None:
+    """The first architecture field in which `found` differs from `config`, said so."""
     for field in ARCHITECTURE:
         theirs, ours = getattr(found, field), getattr(config, field)
         if theirs != ours:
+            return f"{field} {theirs} differs from preset {config.name}'s {ours}"
+    return None
+
+
+def checkpoint_config(args: argparse.Namespace, config: Config, weights: bool = True) -> Config:
+    """`check_checkpoint` on a command's `--unet` and `--motion-adapter`."""
+    return check_checkpoint(args.unet, args.motion_adapter, config, weights)
+
+
+def layout_config(args: argparse.Namespace, config: Config) -> Config:
+    """`config`'s shape with the layout in the checkpoint's config files, checked (a bare
+    file has the preset's): what a dry run predicts for. Reads no weights and needs no
+    extra, so that a `config.json` alone will do."""
+    if args.unet is None:
+        return check_checkpoint(None, args.motion_adapter, config)
+    return read_config(args.unet, args.motion_adapter, config)
+
+
+def suite_preset(unet: str, motion_adapter: str | None, preset_name: str | None) -> str:
+    """The preset the suite runs the checkpoint at, checked before any work: `preset_name`,
+    or when None the preset whose 2D layout the checkpoint's config.json has."""
+    if preset_name is None:
+        found = read_json(locate(unet, "unet"))
+        if found is None:
+            raise BadInput(f"--unet: {unet} has no config.json; name its layout with --preset")
+        fields = unet_fields(found)
+        fits = [n for n in PRESETS if all(getattr(preset(n), f) == v for f, v in fields.items())]
+        if not fits:
             raise BadInput(
-                f"--unet: the checkpoint's {field} {theirs} differs from preset {config.name}'s"
-                f" {ours}; choose the preset of its layout"
+                f"--unet: {unet} has the layout of no preset ({', '.join(PRESETS)});"
+                " the suite runs a preset's layout"
             )
-    return found
+        preset_name = fits[0]
+    check_checkpoint(unet, motion_adapter, preset(preset_name))
+    return preset_name
 
 
 def build_matched_from(

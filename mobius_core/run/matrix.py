@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import product
+from pathlib import Path
 
 from mobius_core import options as shared
 from mobius_core.errors import BadInput
@@ -103,11 +104,10 @@ def parse(values: Mapping[str, str | None]) -> Options:
         raise BadInput(f"--mode: unknown mode {mode!r}; choose from {list(MODES)}")
     if values.get("compile-mode") is not None and mode != "compile":
         raise BadInput("--compile-mode: needs --mode compile")
-    if values.get("motion-adapter") is not None and values.get("unet") is None:
-        raise BadInput("--motion-adapter needs --unet (the 2D weights it fine-tunes)")
+    preset_name, unet, motion_adapter = _checkpoint(values)
     return Options(
         device=device,
-        preset=values.get("preset"),
+        preset=preset_name,
         matrix=matrix,
         variants=tuple(shared.variants(names)) if names is not None else None,
         batch=_tuple(shared.int_list(values.get("batch"), "batch")),
@@ -119,9 +119,23 @@ def parse(values: Mapping[str, str | None]) -> Options:
         rejoin=_tuple(shared.int_list(values.get("rejoin"), "rejoin", least=0)),
         mode=mode,
         compile_mode=values.get("compile-mode"),
-        unet=values.get("unet"),
-        motion_adapter=values.get("motion-adapter"),
+        unet=unet,
+        motion_adapter=motion_adapter,
     )
+
+
+def _checkpoint(values: Mapping[str, str | None]) -> tuple[str | None, str | None, str | None]:
+    """The preset and the checkpoint's absolute paths, checked against each other before any
+    work (`interop.options.suite_preset`): `--unet` alone runs the preset of its layout."""
+    unet, adapter = values.get("unet"), values.get("motion-adapter")
+    if unet is None:
+        if adapter is not None:
+            raise BadInput("--motion-adapter needs --unet (the 2D weights it fine-tunes)")
+        return values.get("preset"), None, None
+    from mobius_core.interop.options import suite_preset
+
+    name = suite_preset(unet, adapter, values.get("preset"))
+    return name, str(Path(unet).resolve()), str(Path(adapter).resolve()) if adapter else None
 
 
 def _tuple(values: list[int] | None) -> tuple[int, ...] | None:
