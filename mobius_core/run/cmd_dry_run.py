@@ -22,10 +22,12 @@ EXAMPLE = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from mobius_core.interop.options import add_checkpoint_arguments
     from mobius_core.run.attention import ATTENTION_MODELS, FUSED
 
     options.add_shape(parser, "sd15")
     options.add_variants(parser)
+    add_checkpoint_arguments(parser)
     parser.add_argument(
         "--dtype", default="auto", help="auto (bf16, as on a GPU), fp32, bf16 or fp16"
     )
@@ -53,14 +55,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mobius_core.interop.options import layout_config
     from mobius_core.outputs import check_new_file, write_new_json
     from mobius_core.run.dryrun import dry_run
     from mobius_core.run.dryrun_table import format_dry_run
     from mobius_core.training.devices import resolve_dtype
 
-    config = options.config(args)
+    config = layout_config(args, options.config(args))  # the checkpoint's, if one is named
     variants = options.variants(args.variants)
     dtype = resolve_dtype(args.dtype, "cuda")  # predictions are for a GPU run
+    if args.unet is not None and args.grid is not None:
+        raise BadInput("--unet: --grid predicts for the preset's layout; leave out --unet")
     if args.grid is not None:
         from mobius_core.run.dry_grid import run_grid
 
@@ -73,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if args.rejoin is not None:
         rejoin = options.int_list(args.rejoin, "rejoin", least=0) or []
         return _sweep(args, config, variants, dtype, rejoin)
+    if args.unet is not None:
+        print(f"# layout of {args.unet}: {config.name} ({config.block_channels} channels)")
     result = dry_run(config, variants, dtype, args.attention)
     print(
         f"# dry run (meta device): {config.name}, batch {config.batch}, {config.frames} frames,"

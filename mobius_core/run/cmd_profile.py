@@ -15,17 +15,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_shape(parser, "tiny")
     options.add_variants(parser)
     options.add_device(parser)
+    from mobius_core.interop.options import add_checkpoint_arguments
+
+    add_checkpoint_arguments(parser)
     parser.add_argument("--steps", type=int, default=2, help="profiled steps per variant")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up steps before them")
     parser.add_argument("--out", type=Path, help="a new folder (default: reports/runs/<new>)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from functools import partial
+
+    from mobius_core.interop.options import build_matched_from, checkpoint_config
     from mobius_core.outputs import fill_new_folder
     from mobius_core.run.profile_report import write_profile
 
     device, dtype = options.device_and_dtype(args)
-    config = options.config(args)
+    config = checkpoint_config(args, options.config(args))  # checked before any work
+    build = partial(build_matched_from, args)  # every variant from the checkpoint, if named
     variants = options.variants(args.variants)
     if args.steps < 1 or args.warmup < 0:
         raise BadInput(
@@ -35,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     label = "cpu" if device == "cpu" else "cuda"
     out = fill_new_folder(
         lambda folder: files.extend(
-            write_profile(config, variants, device, dtype, args.steps, args.warmup, folder)
+            write_profile(config, variants, device, dtype, args.steps, args.warmup, folder, build)
         ),
         args.out,
         f"{label}-profile",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
+from torch import nn
 
 from mobius_core.models.config import Config
 from mobius_core.models.variants import build_matched
@@ -145,10 +147,12 @@ def write_profile(
     steps: int,
     warmup: int,
     folder: Path,
+    build: Callable[..., dict[str, nn.Module]] = build_matched,
 ) -> list[str]:
-    """Profile every variant (each once) into `folder`; returns the names of the files written."""
+    """Profile every variant (each once) into `folder`; returns the names of the files written.
+    `build` makes the matched models (`build_matched`'s arguments; the user's checkpoint)."""
     variants = list(dict.fromkeys(variants))
-    models = build_matched(config, variants, device, frozen_dtype(device, dtype))
+    models = build(config, variants, device, frozen_dtype(device, dtype))
     batch = make_batch(config).to(device)
     profiles, timelines = [], {}
     for variant in tracked(variants, "profile"):

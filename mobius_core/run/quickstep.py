@@ -2,13 +2,17 @@
 
 On CUDA each variant's peak memory comes from a process of its own (the launcher), so
 that no other variant's weights or optimizer state count in it. A variant that runs out
-of memory (building, or in its step) gets a row saying so; the others still run.
+of memory (building, or in its step) gets a row saying so; the others still run. Every
+variant can start from the user's checkpoint, and its trained state can be saved.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from torch import nn
 
+from mobius_core.interop.export import save_checkpoint
 from mobius_core.measure.compiling import warm_up
 from mobius_core.measure.timing import StepTimer
 from mobius_core.models.config import Config
@@ -25,18 +29,29 @@ Row = dict[str, object]
 
 
 def quick_steps(
-    shape: Config, device: str, dtype: str, mode: str = "eager", compile_mode: str | None = None
+    shape: Config,
+    device: str,
+    dtype: str,
+    mode: str = "eager",
+    compile_mode: str | None = None,
+    unet: str | None = None,
+    motion_adapter: str | None = None,
+    save: Path | None = None,
 ) -> list[Row]:
     """One warm-up and one timed step per variant; a row of figures each. Under `--mode
-    compile` the warm-up runs until a step compiles nothing, and the row gives its cost."""
+    compile` the warm-up runs until a step compiles nothing, and the row gives its cost.
+    With `unet` (and `motion_adapter`) every variant starts from that checkpoint; with
+    `save`, each variant's trained state is written into that folder after its steps, as
+    `<variant>.safetensors`."""
     settings = {"mode": mode, "compile_mode": compile_mode}
+    settings |= {"unet": unet, "motion_adapter": motion_adapter}
     c = shape
     case = make_case(c.name, c.batch, c.frames, c.resolution, dtype, device, 2, 1, **settings)
     peaks = {v: _isolated_peak(case, v) for v in VARIANTS} if device == "cuda" else {}
     rows = []
     for variant in VARIANTS:
         row: Row = {"variant": variant}
-        failure = guarded(lambda v=variant, r=row: _step(case, v, r), device)
+        failure = guarded(lambda v=variant, r=row: _step(case, v, r, save), device)
         if failure is not None:
             row["status"] = f"{failure.status}: {failure.message}"
         if device == "cuda":
@@ -46,9 +61,10 @@ def quick_steps(
     return rows
 
 
-def _step(case: Case, variant: str, row: Row) -> None:
+def _step(case: Case, variant: str, row: Row, save: Path | None = None) -> None:
     modes.fresh(case)
-    model: nn.Module = modes.prepare(build_variant(case, variant), case)
+    built = build_variant(case, variant)
+    model: nn.Module = modes.prepare(built, case)
     row["trainable params"] = parameter_counts(model)["trainable"]
     optimizer, timer = make_optimizer(model), StepTimer(case.device)
     batch = make_batch(config(case)).to(case.device)
@@ -67,6 +83,8 @@ def _step(case: Case, variant: str, row: Row) -> None:
         synchronize(case.device)
     row["loss"] = round(losses[0].item(), 5)
     row["step ms"] = round(timer.samples_ms[0], 1)
+    if save is not None:
+        save_checkpoint(built, variant, config(case), save / f"{variant}.safetensors")
 
 
 def _isolated_peak(case: Case, variant: str) -> object:
