@@ -65,27 +65,33 @@ def sentence(
     claims: pd.DataFrame, rows: pd.DataFrame, case: str, machine: str, baseline: str | None
 ) -> str:
     """ "On <machine>, at <case>, mobius used <r>x serial's peak memory (<verdict> against 24%)
-    and <r>x its step time [<low>, <high>] (<verdict> against 12%)", or why it cannot."""
+    and <r>x its step time [<low>, <high>] (<verdict> against 12%)", each against its
+    reference serial, which a run with two serials names; or why it cannot be judged."""
     judged = claims.set_index("case") if not claims.empty else pd.DataFrame()
     if case not in judged.index:
         return (
             f"On {machine}, at {case}, the claims cannot be judged: {_why(rows, case, baseline)}."
         )
     c = judged.loc[case]
+    memory_ref = c.get("memory_reference", baseline)
+    time_ref = c.get("time_reference", baseline)
     memory = ratio_text(1 - c["memory_saving"], MEMORY_CLAIM) + TIMES
     if not missing(c["memory_low"]):
         memory += " " + _interval(c["memory_low"], c["memory_high"], MEMORY_CLAIM)
+    whose = "its" if time_ref == memory_ref else f"{time_ref}'s"
     if missing(c["time_saving"]):
-        time = "its step time was not compared (no paired timing)"
+        time = f"{whose} step time was not compared (no paired timing)"
     else:
         time = (
-            f"{ratio_text(1 - c['time_saving'], TIME_CLAIM)}{TIMES} its step time"
+            f"{ratio_text(1 - c['time_saving'], TIME_CLAIM)}{TIMES} {whose} step time"
             f" {_interval(c['time_low'], c['time_high'], TIME_CLAIM)}"
             f" ({c['time_verdict']} against {TIME_CLAIM:.0%})"
         )
+    reference = c.get("reference", "")
     return (
-        f"On {machine}, at {case}, {CANDIDATE} used {memory} {baseline}'s peak memory"
-        f" ({c['memory_verdict']} against {MEMORY_CLAIM:.0%}) and {time}."
+        f"On {machine}, at {case}, {CANDIDATE} used {memory} {memory_ref}'s peak memory"
+        f" ({c['memory_verdict']} against {MEMORY_CLAIM:.0%}) and {time}"
+        + (f"; reference serial: {reference}." if reference else ".")
     )
 
 

@@ -26,7 +26,7 @@ from mobius_core.report.sections import (
     quality_note,
 )
 from mobius_core.report.tables import baseline_name, frame, memory_figure, variants
-from mobius_core.report.verdicts import CANDIDATE, claims_frame, tolerance_text
+from mobius_core.report.verdicts import CANDIDATE, claims_frame, tolerance_text, versus_serials
 
 CASES = "cases"  # --all-cases: a folder of one-case plots per case
 
@@ -232,6 +232,7 @@ def write_report(
             *([f"Where the claims hold ([{MAP}]({MAP})): {where}", ""] if where else []),
             *_head(out, measured, merged),
             _claims_table(rows, claims, quality_column(rows, extras)),
+            versus_serials(claims, rows, records, baseline),
             "",
             *quality_note(extras),
             _paragraph(claims, baseline),
