@@ -2,20 +2,23 @@
 as torchrun starts them (a standalone rendezvous on this host, no restarts).
 
 When a rank fails the launcher ends every other rank (SIGTERM, then SIGKILL) and this
-process reports each failed rank with its exit status and the last line it wrote to stderr
-(its error or the end of its traceback). A rank that hangs makes the others fail within the
-group's timeout (`run.distributed`), which ends the run the same way.
+process reports each rank that failed by itself (not one the launcher ended) with its exit
+status and the last line it wrote to stderr (its error or the end of its traceback). A rank
+that hangs makes the others fail within the group's timeout (`run.distributed`), which ends
+the run the same way.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import tempfile
 import uuid
 from pathlib import Path
 
+RANK_PREFIX = re.compile(r"^\[rank\d+\]:")  # torch prefixes a rank's uncaught error
 SHUTDOWN_S = 10  # seconds a rank has between SIGTERM and SIGKILL
 
 
@@ -45,10 +48,9 @@ def launch(nproc: int, argv: list[str], entry: list[str] | None = None) -> list[
         try:
             elastic_launch(config, entrypoint=command[0])(*command[1:], *argv)
         except ChildFailedError as error:
-            return [
-                _line(rank, failure.exitcode, _last_line(Path(logs), failure.local_rank))
-                for rank, failure in sorted(error.failures.items())
-            ]
+            failed = sorted(error.failures.items())
+            own = [(r, f) for r, f in failed if f.exitcode != -signal.SIGTERM] or failed
+            return [_line(r, f.exitcode, _last_line(Path(logs), f.local_rank)) for r, f in own]
     return []
 
 
@@ -61,9 +63,11 @@ def _line(rank: int, exitcode: int, last: str | None) -> str:
 
 
 def _last_line(logs: Path, local_rank: int) -> str | None:
-    """The last line rank `local_rank` wrote to stderr that is not a warning's source line."""
+    """The last line rank `local_rank` wrote to stderr that is not a warning's source line
+    (torch's `[rankN]:` prefix taken off)."""
     for path in logs.glob(f"**/attempt_*/{local_rank}/stderr.log"):
-        lines = [line.strip() for line in path.read_text(errors="replace").splitlines()]
+        text = path.read_text(errors="replace")
+        lines = [RANK_PREFIX.sub("", line).strip() for line in text.splitlines()]
         lines = [line for line in lines if line and not line.startswith("warnings.warn")]
         if lines:
             return lines[-1]

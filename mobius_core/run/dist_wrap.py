@@ -11,8 +11,9 @@ in serial, trainable temporal weights alike), one per motion module outside a La
 mobius branch's, one per position), and the root unit holding the rest (time embedding,
 conv_in/out, resampling, bridges, fusion). Mobius's trunk layers are sharded like any other
 and gathered before each forward; since the trunk runs under `no_grad` their outputs carry no
-pre-backward hook, so they are never gathered again in backward and, holding no parameter that
-requires grad, never reduce-scattered: the trunk costs a forward all-gather and nothing else.
+pre-backward hook and, holding no parameter that requires grad, are never reduce-scattered;
+backward prefetching is planned so that no unit prefetches them either (`_PrefetchPlan`):
+the trunk costs one forward all-gather per layer and nothing else.
 """
 
 from __future__ import annotations
@@ -89,13 +90,47 @@ def fsdp_units(model: nn.Module) -> list[nn.Module]:
 
 
 def wrap_fsdp(model: nn.Module) -> nn.Module:
-    """FSDP2 per unit (`fsdp_units`), then the root; `model` itself, sharded in place."""
+    """FSDP2 per unit (`fsdp_units`), then the root; `model` itself, sharded in place.
+
+    Backward prefetching is set explicitly from the first forward's order (`_PrefetchPlan`)."""
     fully_shard = fully_shard_function()
-    for unit in fsdp_units(model):
+    units = fsdp_units(model)
+    for unit in units:
         fully_shard(unit)
     fully_shard(model)
+    _PrefetchPlan(model, units)
     warnings.filterwarnings("ignore", message=_VIEW_WARNING, category=UserWarning)
     return model
+
+
+def trains(module: nn.Module) -> bool:
+    return any(p.requires_grad for p in module.parameters())
+
+
+class _PrefetchPlan:
+    """FSDP2 by default prefetches, in backward, the unit that ran before in forward, even one
+    that runs no backward (mobius's trunk, under `no_grad`), gathering it for nothing. So
+    after the first forward each unit holding trainable weights is told to prefetch the
+    previous such unit instead (the first one: the root, already gathered); units without
+    trainable weights keep torch's default."""
+
+    def __init__(self, root: nn.Module, units: list[nn.Module]) -> None:
+        self.root, self.order = root, []  # type: ignore[var-annotated]
+        self.hooks = [u.register_forward_pre_hook(self._ran) for u in units]
+        self.hooks.append(root.register_forward_hook(self._plan))
+
+    def _ran(self, module: nn.Module, args: object) -> None:
+        if module not in self.order:
+            self.order.append(module)
+
+    def _plan(self, module: nn.Module, args: object, output: object) -> None:
+        for hook in self.hooks:
+            hook.remove()
+        previous: nn.Module = self.root
+        for unit in self.order:
+            if trains(unit):
+                unit.set_modules_to_backward_prefetch([previous])  # type: ignore[operator]
+                previous = unit
 
 
 def wrap(model: nn.Module, mode: str, device: str) -> nn.Module:
