@@ -195,6 +195,7 @@ class DryRecord(Result):
     states: StateBytes
     ratio_to_baseline: dict[str, float] = field(default_factory=dict)
     status: str = OK
+    per_rank: StateBytes | None = None  # under FSDP sharding over case.world_size ranks
 
     @property
     def key(self) -> tuple[str, str]:

@@ -52,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from mobius_core.run.dry_grid import add_grid_argument
 
     add_grid_argument(parser)
+    parser.add_argument("--world", type=int, help="with --mode fsdp: ranks to shard over")
+    parser.add_argument("--mode", help="fsdp: predict one rank's bytes under FSDP (needs --world)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         return _sweep(args, config, variants, dtype, rejoin)
     if args.unet is not None:
         print(f"# layout of {args.unet}: {config.name} ({config.block_channels} channels)")
-    result = dry_run(config, variants, dtype, args.attention)
+    result = dry_run(config, variants, dtype, args.attention, _world(args))
     print(
         f"# dry run (meta device): {config.name}, batch {config.batch}, {config.frames} frames,"
         f" {config.resolution} px, {result.dtype}, attention {result.attention}"
@@ -90,6 +92,15 @@ def run(args: argparse.Namespace) -> int:
         write_new_json(args.json, result.to_dict())
         print(f"# wrote {args.json}")
     return 0
+
+
+def _world(args: argparse.Namespace) -> int:
+    """The ranks `--world N --mode fsdp` shard over (1 without them); bad pairs, one line."""
+    if args.mode is None and args.world is None:
+        return 1
+    if args.mode != "fsdp" or args.world is None or args.world < 1 or args.rejoin is not None:
+        raise BadInput("--world N --mode fsdp: give both, N at least 1, without --rejoin")
+    return args.world
 
 
 def _sweep(

@@ -2,7 +2,8 @@
 
 FLOPs come from FlopCounterMode over forward and backward; bytes saved for backward from
 the saved-tensor tracker; parameter, gradient and optimizer bytes from the parameter
-counts at the holdings the real run uses (frozen weights in the compute dtype, trainable
+counts at the holdings the real run uses (and, with `--world N --mode fsdp`, one rank's share
+of them under FSDP2's dim-0 sharding) (frozen weights in the compute dtype, trainable
 weights, gradients and both AdamW moments in fp32). Attention is modelled as CUDA's fused
 kernels run it (`run.attention`), or as the meta device's math path for comparison. The
 batch is made on the meta device too, so that no batch size costs memory. The meta device
@@ -15,6 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
+from torch import nn
 
 from mobius_core.errors import BadInput
 from mobius_core.measure.flops import FlopTracker
@@ -64,8 +66,32 @@ def state_bytes(counts: dict[str, int], dtype: torch.dtype) -> StateBytes:
     )
 
 
-def predict(config: Config, variant: str, dtype: torch.dtype, attention: str = FUSED) -> DryRecord:
-    """One variant's predicted step at `config`'s shape and `dtype`, attention as named."""
+def sharded_state_bytes(model: nn.Module, world: int, dtype: torch.dtype) -> StateBytes:
+    """One rank's weights, gradients and AdamW state under FSDP2 over `world` ranks: each
+    parameter is cut along dim 0 into chunks of ceil(rows / world) rows (the last padded), so
+    the largest share, rank 0's, is ceil(rows / world) rows of every parameter; frozen weights
+    in the compute dtype, trainable weights, gradients and both moments in fp32."""
+    size = torch.finfo(dtype).bits // 8
+    frozen = trainable = 0
+    for param in model.parameters():
+        rows = param.shape[0] if param.dim() else 1
+        share = -(-rows // world) * (param.numel() // max(rows, 1))  # ceil(rows / world) rows
+        if param.requires_grad:
+            trainable += share
+        else:
+            frozen += share
+    return StateBytes(
+        parameters=frozen * size + trainable * FP32,
+        gradients=trainable * FP32,
+        optimizer=2 * trainable * FP32,
+    )
+
+
+def predict(
+    config: Config, variant: str, dtype: torch.dtype, attention: str = FUSED, world: int = 1
+) -> DryRecord:
+    """One variant's predicted step at `config`'s shape and `dtype`, attention as named;
+    with `world` > 1, also one rank's state bytes under FSDP sharding over that many ranks."""
     model = build_unet(config, variant, device=META).to(dtype)
     batch = meta_batch(config, dtype)
     flops, saved = FlopTracker(model), SavedTracker(model)
@@ -78,7 +104,13 @@ def predict(config: Config, variant: str, dtype: torch.dtype, attention: str = F
     info = spec(variant)
     return DryRecord(
         case=Case(
-            config.name, config.batch, config.frames, config.resolution, dtype_name(dtype), META
+            config.name,
+            config.batch,
+            config.frames,
+            config.resolution,
+            dtype_name(dtype),
+            META,
+            **({"mode": "fsdp", "world_size": world} if world > 1 else {}),  # type: ignore[arg-type]
         ),
         variant=VariantInfo(info.name, info.label, info.colour, info.baseline),
         attention=attention,
@@ -86,6 +118,7 @@ def predict(config: Config, variant: str, dtype: torch.dtype, attention: str = F
         flops=flops.result(),
         saved=saved.result(),
         states=state_bytes(counts, dtype),
+        per_rank=sharded_state_bytes(model, world, dtype) if world > 1 else None,
     )
 
 
@@ -104,11 +137,15 @@ def _ratios(record: DryRecord, base: DryRecord) -> dict[str, float]:
 
 
 def dry_run(
-    config: Config, variants: list[str], dtype: torch.dtype, attention: str = FUSED
+    config: Config,
+    variants: list[str],
+    dtype: torch.dtype,
+    attention: str = FUSED,
+    world: int = 1,
 ) -> DryRun:
     """Predictions for every variant, each with its figures' ratios to the baseline's
-    (when the baseline is among them)."""
-    records = [predict(config, v, dtype, attention) for v in variants]
+    (when the baseline is among them); with `world` > 1, per-rank bytes under FSDP."""
+    records = [predict(config, v, dtype, attention, world) for v in variants]
     return _with_ratios(config, records, dtype, attention)
 
 

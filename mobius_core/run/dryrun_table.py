@@ -4,7 +4,7 @@ baseline, each column in the unit that suits its largest figure (MFLOP at `tiny`
 
 from __future__ import annotations
 
-from mobius_core.report.record import DryRecord, DryRun
+from mobius_core.report.record import DryRecord, DryRun, StateBytes
 
 Units = tuple[tuple[str, float], ...]
 FLOP_UNITS: Units = (("FLOP", 1), ("kFLOP", 1e3), ("MFLOP", 1e6), ("GFLOP", 1e9), ("TFLOP", 1e12))
@@ -56,7 +56,28 @@ def _columns(records: list[DryRecord]) -> list[Column]:
         ("optimizer", BYTE_UNITS, [r.states.optimizer for r in records]),
         ("all states", BYTE_UNITS, [_states(r) for r in records]),
         (base, None, ratio("states")),
+        *_per_rank(records),
     ]
+
+
+def _per_rank(records: list[DryRecord]) -> list[Column]:
+    """One rank's bytes under FSDP, where predicted."""
+    if not any(r.per_rank for r in records):
+        return []
+    world = max(r.case.world_size for r in records)
+    shares = [r.per_rank for r in records]
+    return [
+        (f"params/rank (of {world})", BYTE_UNITS, [s.parameters if s else None for s in shares]),
+        ("grads/rank", BYTE_UNITS, [s.gradients if s else None for s in shares]),
+        ("optimizer/rank", BYTE_UNITS, [s.optimizer if s else None for s in shares]),
+        ("states/rank", BYTE_UNITS, [_sum(s) for s in shares]),
+    ]
+
+
+def _sum(states: StateBytes | None) -> int | None:
+    if states is None or None in (states.parameters, states.gradients, states.optimizer):
+        return None
+    return (states.parameters or 0) + (states.gradients or 0) + (states.optimizer or 0)
 
 
 def format_dry_run(result: DryRun) -> str:
