@@ -170,6 +170,29 @@ class RatioResult(Result):
 
 
 @dataclass
+class DistributedResult(Result):
+    """A ddp or fsdp step over `world_size` ranks: per-rank figures, the bytes the step's
+    collectives carry and the scaling against the same case measured at world size 1."""
+
+    world_size: int = 1
+    backend: str = ""
+    wrapping: str = ""  # what DDP holds, or how FSDP2 shards the variant
+    rank_median_ms: list[float] | None = None  # each rank's own median step time
+    rank_peak_bytes: list[int] | None = None  # each rank's peak memory, by `rank_peak_method`
+    rank_peak_max: int | None = figure("bytes", "rank_peak_max")
+    rank_peak_method: str | None = None
+    comm_bytes: int | None = figure("bytes", "comm_bytes", EXACT)  # per step and rank
+    comm_by_collective: dict[str, int] | None = figure("bytes", "comm")
+    comm_calls: dict[str, int] | None = None
+    comm_method: str | None = None
+    world1_median_ms: float | None = figure("ms", "time_world1_median_ms")
+    world1_samples_ms: list[float] | None = None
+    scaling_efficiency: float | None = figure("ratio", "scaling_efficiency")
+    scaling_method: str | None = None
+    note: str | None = None  # what the figures are good for (CPU: a correctness check)
+
+
+@dataclass
 class CompileResult(Result):
     """torch.compile's cost for one variant, kept out of its timed steps (`--mode compile`).
 
