@@ -11,6 +11,7 @@ from mobius_core.outputs import write_atomic
 from mobius_core.report import plots
 from mobius_core.report.claims_map import MAP
 from mobius_core.report.claims_map_plot import write_map
+from mobius_core.report.distributed import distributed_section
 from mobius_core.report.figures import CASE_PLOTS, case_figures, run_figures
 from mobius_core.report.headline import headline_case, sentence
 from mobius_core.report.markdown import flops, missing, number, size, table
@@ -238,6 +239,7 @@ def write_report(
             _paragraph(claims, baseline),
             "",
             *side_by_side(rows, baseline),
+            *distributed_section(rows),
             tolerance_text(claims),
             "",
             f"Measurement quality: {_quality(rows, records)}",
