@@ -86,7 +86,7 @@ def test_fp16_on_cpu_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
 def test_out_of_memory_is_one_line(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def out_of_memory(*_: object) -> None:
+    def out_of_memory(*_: object, **__: object) -> None:
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB\nmore")
 
     monkeypatch.setattr("mobius_core.run.quickstep.quick_steps", out_of_memory)
