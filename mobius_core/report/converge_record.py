@@ -95,6 +95,7 @@ class VariantSummary(Result):
     reached: int  # seeds whose fine-tune reached serial's final loss
     steps_to_serial: float | None = None  # mean over the seeds that reached it
     seconds_to_serial: float | None = None
+    rejoin: int | None = None  # k of a mobius entry (mobius: 0); None for the others
 
 
 @dataclass
@@ -157,7 +158,9 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def summary(info: VariantInfo, records: list[SeedRecord]) -> VariantSummary:
+def summary(
+    info: VariantInfo, records: list[SeedRecord], rejoin: int | None = None
+) -> VariantSummary:
     reached = [r for r in records if r.steps_to_serial is not None]
     return VariantSummary(
         info,
@@ -170,6 +173,7 @@ def summary(info: VariantInfo, records: list[SeedRecord]) -> VariantSummary:
         len(reached),
         _mean([float(r.steps_to_serial or 0) for r in reached]),
         _mean([r.seconds_to_serial or 0.0 for r in reached]),
+        rejoin,
     )
 
 
@@ -193,8 +197,11 @@ def build_record(
     settings: dict[str, Any],
     machine: dict[str, Any],
     infos: list[VariantInfo],
+    depths: dict[str, int | None] | None = None,
 ) -> ConvergeRecord:
-    """The record of a converge run (`raw` as `training.converge.converge` returns it)."""
+    """The record of a converge run (`raw` as `training.converge.converge` returns it);
+    `depths` gives the rejoin depth k of each mobius entry."""
+    depths = depths or {}
     baseline = Losses.from_dict(raw["baseline"], "baseline")
     curves = [Curve.from_dict(c, f"curves[{i}]") for i, c in enumerate(raw["curves"])]
     by_key = {(c.variant, c.seed, c.coherent): c for c in curves}
@@ -210,7 +217,10 @@ def build_record(
         for info in infos
         for seed in seeds
     ]
-    variants = {i.name: summary(i, [r for r in records if r.variant == i.name]) for i in infos}
+    variants = {
+        i.name: summary(i, [r for r in records if r.variant == i.name], depths.get(i.name))
+        for i in infos
+    }
     verdicts = [
         verdict(
             info.name,

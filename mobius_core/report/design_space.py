@@ -1,11 +1,13 @@
 """The Mobius design space: for each rejoin depth k of mobius-double, the memory and time
 saving against the baseline (serial), predicted by the dry run everywhere and measured where
-run, set against the paper's 24% and 12%. Imports no torch.
+run, set against the paper's 24% and 12%; and, from `converge`, what each k learns. Imports
+no torch.
 
 A sweep file holds one dry run per k (its config's `rejoin_positions` is k). Predicted
 memory is the states (weights, gradients, AdamW) plus the tensors saved for backward, the
 dry run's figure for the peak; predicted time is the step's FLOPs, a proxy that takes no
-account of kernel efficiency. k = 0 is mobius itself.
+account of kernel efficiency. k = 0 is mobius itself. A k means a place in one preset's
+decoder, so points are set side by side only within a preset (`panels`).
 """
 
 from __future__ import annotations
@@ -13,20 +15,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from matplotlib.figure import Figure
-
 from mobius_core.measure.results import RecordError, Versioned
-from mobius_core.report.claims import MEMORY_CLAIM, TIME_CLAIM, verdict_value
+from mobius_core.report.claims import MEMORY_CLAIM, TIME_CLAIM, verdict_interval, verdict_value
+from mobius_core.report.converge_record import ConvergeRecord
 from mobius_core.report.markdown import number, table
-from mobius_core.report.plotstyle import LABEL_SIZE, legend_below, new_figure, title
-from mobius_core.report.record import DryRecord, DryRun, Record
+from mobius_core.report.record import Case, DryRecord, DryRun, Record
 
 REJOINING = "mobius-double"  # the variant whose return bridges `rejoin_positions` places
 SINGLE = "mobius"  # mobius-double at k = 0
 SWEEP_SCHEMA = "mobius-bench-rejoin/1"
-MEMORY_COLOUR, TIME_COLOUR = "tab:purple", "tab:olive"
-SOURCES = {False: "dry run (states+saved, FLOPs)", True: "measured (peak, median step)"}
-PROXY = {"time": " (FLOPs)"}  # what the dry run's figure stands on, where not itself
 T = TypeVar("T", bound="Sweep")
 
 
@@ -48,7 +45,44 @@ class Point:
     memory_saving: float
     time_saving: float
     measured: bool
-    case: str = field(default="")
+    case: str = field(default="")  # the case key the point was measured or predicted at
+    shape: str = field(default="")  # preset-bB-fF-rR, whatever k the key carries
+    time_low: float | None = None  # the measured saving's 95% interval, where timed paired
+    time_high: float | None = None
+
+
+@dataclass(frozen=True)
+class Gain:
+    """What a mobius entry of a converge run learns at its k: the temporal gain."""
+
+    k: int
+    entry: str
+    mean: float
+    low: float
+    high: float
+    verdict: str  # against serial's gain, overall
+
+
+@dataclass
+class Panel:
+    """The points that share one preset, so one meaning of k: a sweep's dry run at `shape`,
+    and measured points at `measured_shapes` (the same shape, or another of the preset)."""
+
+    shape: str  # the dry run's shape, or the measured one's where no sweep has the preset
+    predicted: list[Point] = field(default_factory=list)
+    measured: list[Point] = field(default_factory=list)
+
+    @property
+    def preset(self) -> str:
+        return self.shape.split("-")[0]
+
+    @property
+    def measured_shapes(self) -> list[str]:
+        return list(dict.fromkeys(p.shape for p in self.measured))
+
+
+def shape_of(case: Case) -> str:
+    return f"{case.preset}-b{case.batch}-f{case.frames}-r{case.resolution}"
 
 
 def rejoin_of(config: dict[str, Any]) -> int:
@@ -81,12 +115,13 @@ def predicted(sweep: Sweep) -> list[Point]:
                 time_saving=1 - double.flops.total / base.flops.total,
                 measured=False,
                 case=double.case.key,
+                shape=shape_of(double.case),
             )
         )
     return points
 
 
-def _measured_memory(r: Record) -> int | None:
+def measured_memory(r: Record) -> int | None:
     """The allocator's peak where measured (CUDA), else the parts' sum (the CPU proxy)."""
     if r.memory is not None and r.memory.peak_allocated is not None:
         return r.memory.peak_allocated
@@ -95,78 +130,126 @@ def _measured_memory(r: Record) -> int | None:
     return sum(parts[p] for p in keys) if all(p in parts for p in keys) else None
 
 
-def _shape(r: Record) -> tuple[Any, ...]:
+def _setting(r: Record) -> tuple[Any, ...]:
     """A case's shape and settings, whatever k its key may carry."""
     c = r.case
     return c.preset, c.batch, c.frames, c.resolution, c.dtype, c.device
 
 
+def _time_saving(r: Record, base: Record) -> tuple[float | None, float | None, float | None]:
+    """The saving and its interval from the paired ratio (same case), else from medians."""
+    ratio = r.ratio_to_baseline
+    if ratio is not None and ratio.ratio is not None and r.case == base.case:
+        low = 1 - ratio.high if ratio.high is not None else None
+        high = 1 - ratio.low if ratio.low is not None else None
+        return 1 - ratio.ratio, low, high
+    time, base_time = (x.time.median_ms if x.time else None for x in (r, base))
+    return (1 - time / base_time if time and base_time else None), None, None
+
+
 def measured(records: list[Record]) -> list[Point]:
-    """mobius (k = 0) and mobius-double (k from its config) against the baseline at the same
-    shape: memory by the allocator's peak (or the CPU proxy), time by the median step."""
-    ok = [r for r in records if r.status == "ok"]
-    bases = {_shape(r): r for r in ok if r.variant.baseline}
+    """mobius (k = 0) and mobius-double (k from its config) against the baseline measured in
+    the same case (else in a case of the same shape): memory by the allocator's peak (or
+    the CPU proxy), time by the paired ratio of medians (or the medians). Eager runs on
+    one process only: another mode is another cost."""
+    ok = [r for r in records if r.status == "ok" and r.case.mode == "eager"]
+    ok = [r for r in ok if r.case.world_size == 1]
+    by_case = {r.case: r for r in ok if r.variant.baseline}
+    by_setting = {_setting(r): r for r in ok if r.variant.baseline and r.case.rejoin is None}
     points = []
     for r in ok:
-        base = bases.get(_shape(r))
+        base = by_case.get(r.case) or by_setting.get(_setting(r))
         if r.variant.name not in (SINGLE, REJOINING) or base is None:
             continue
-        mem, base_mem = _measured_memory(r), _measured_memory(base)
-        time, base_time = (x.time.median_ms if x.time else None for x in (r, base))
-        if not (mem and base_mem and time and base_time):
+        mem, base_mem = measured_memory(r), measured_memory(base)
+        time, low, high = _time_saving(r, base)
+        if not (mem and base_mem) or time is None:
             continue
         k = 0 if r.variant.name == SINGLE else rejoin_of(r.config)
-        points.append(Point(k, 1 - mem / base_mem, 1 - time / base_time, True, r.case.key))
+        points.append(
+            Point(k, 1 - mem / base_mem, time, True, r.case.key, shape_of(r.case), low, high)
+        )
     return points
 
 
-def claims_table(points: list[Point]) -> str:
-    """For each point: its savings, each against its claim, and whether it reproduces both."""
+def panels(sweeps: list[Sweep], points: list[Point]) -> list[Panel]:
+    """A panel per sweep; measured points join the sweep of their shape, else one of their
+    preset, else a panel of their own."""
+    out = [Panel(p[0].shape, predicted=p) for p in (predicted(s) for s in sweeps) if p]
+    for shape in dict.fromkeys(p.shape for p in points):
+        group = [p for p in points if p.shape == shape]
+        same = [panel for panel in out if panel.shape == shape]
+        kin = [panel for panel in out if panel.preset == shape.split("-")[0]]
+        home = (same or kin or [None])[0]
+        if home is None:
+            home = Panel(shape)
+            out.append(home)
+        home.measured += group
+    return out
+
+
+def gains(record: ConvergeRecord) -> list[Gain]:
+    """The temporal gain of each mobius entry of a converge run that carries its k."""
+    overall = {v.variant: v.text for v in record.verdicts if v.measure == "overall"}
+    found = []
+    for name, s in record.variants.items():
+        if s.rejoin is None:
+            continue
+        g = s.temporal_gain
+        found.append(Gain(s.rejoin, name, g.mean, g.low, g.high, overall.get(name, "")))
+    return found
+
+
+def _chosen(points: list[Point], k: int) -> Point | None:
+    """The measured point at k: from a case run at that depth (beside its own baseline)
+    where there is one, else the first."""
+    at_k = [p for p in points if p.k == k]
+    return next((p for p in at_k if p.case.endswith(f"-k{k}")), at_k[0] if at_k else None)
+
+
+def k_table(panel: Panel) -> str:
+    """A row per k: the dry run's savings and verdicts, then the measured ones."""
     rows = []
-    for p in sorted(points, key=lambda p: (p.measured, p.case, p.k)):
-        memory = verdict_value(p.memory_saving, MEMORY_CLAIM)
-        time = verdict_value(p.time_saving, TIME_CLAIM)
-        rows.append(
-            {
-                "k": p.k,
-                "source": SOURCES[p.measured],
-                "case": p.case,
-                "memory saving": number(p.memory_saving, "{:+.1%}"),
-                f"vs {MEMORY_CLAIM:.0%}": memory,
-                "time saving": number(p.time_saving, "{:+.1%}"),
-                f"vs {TIME_CLAIM:.0%}": time,
-                "both claims": "yes" if memory == time == "PASS" else "no",
-            }
-        )
+    for k in sorted({p.k for p in panel.predicted + panel.measured}):
+        guess = next((p for p in panel.predicted if p.k == k), None)
+        row: dict[str, Any] = {"k": k}
+        if panel.predicted:
+            row |= _columns(guess, "dry run", "time (FLOPs)")
+        if panel.measured:
+            seen = _chosen(panel.measured, k)
+            row |= _columns(seen, "measured", "time")
+            row["measured in"] = seen.case if seen else ""
+        rows.append(row)
     return table(rows)
 
 
-def plot(points: list[Point], case: str) -> Figure:
-    """Memory and time saving against k: dry-run lines, measured markers, the claims."""
-    fig, (ax,) = new_figure(6.4, 4.2)
-    for figure, colour, claim in (
-        ("memory", MEMORY_COLOUR, MEMORY_CLAIM),
-        ("time", TIME_COLOUR, TIME_CLAIM),
-    ):
-        for is_measured, style in ((False, "-o"), (True, "D")):
-            chosen = sorted((p for p in points if p.measured == is_measured), key=lambda p: p.k)
-            if not chosen:
-                continue
-            values = [100 * getattr(p, f"{figure}_saving") for p in chosen]
-            source = "measured" if is_measured else f"dry run{PROXY.get(figure, '')}"
-            ax.plot([p.k for p in chosen], values, style, color=colour, label=f"{figure}, {source}")
-        ax.axhline(
-            100 * claim,
-            color=colour,
-            linestyle="--",
-            linewidth=1,
-            label=f"paper: {claim:.0%} less {figure}",
-        )
-    ax.axhline(0, color="0.6", linewidth=0.8)
-    ax.set_xlabel("k: return bridges, at the last k up positions (k = 0: mobius)")
-    ax.set_ylabel("saving against serial, %")
-    ax.tick_params(labelsize=LABEL_SIZE)
-    ax.set_xticks(sorted({p.k for p in points}))
-    title(ax, "The Mobius design space: what each return bridge costs", case)
-    legend_below(fig, columns=2)
-    return fig
+def _columns(p: Point | None, source: str, time_name: str) -> dict[str, str]:
+    names = [f"{source}: {n}" for n in ("memory", "vs 24%", time_name, "vs 12%", "both")]
+    if p is None:
+        return dict.fromkeys(names, "")
+    memory = verdict_value(p.memory_saving, MEMORY_CLAIM)
+    time = verdict_value(p.time_saving, TIME_CLAIM)
+    if p.time_low is not None and p.time_high is not None:
+        time = verdict_interval(p.time_low, p.time_high, TIME_CLAIM)
+    values = [
+        number(p.memory_saving, "{:+.1%}"),
+        memory,
+        number(p.time_saving, "{:+.1%}"),
+        time,
+        "yes" if memory == time == "PASS" else "no",
+    ]
+    return dict(zip(names, values, strict=True))
+
+
+def gain_table(record: ConvergeRecord, found: list[Gain]) -> str:
+    """A row per mobius entry of a converge run: k, temporal gain, verdict; serial first."""
+    reference = record.variants[record.baseline_variant].temporal_gain.text()
+    rows: list[dict[str, Any]] = [
+        {"k": "", "entry": record.baseline_variant, "temporal gain [95%]": reference,
+         "verdict": "(the reference)"}
+    ]  # fmt: skip
+    for g in sorted(found, key=lambda g: (g.k, g.entry)):
+        interval = f"{g.mean:+.1%} [{g.low:+.1%}, {g.high:+.1%}]"
+        rows.append({"k": g.k, "entry": g.entry, "temporal gain [95%]": interval,
+                     "verdict": g.verdict})  # fmt: skip
+    return table(rows)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from mobius_core.errors import BadInput
 from mobius_core.measure.results import RecordError
-from mobius_core.report import converge_report, design_space, plots
+from mobius_core.report import converge_report, design_plot, design_space, plots
 from mobius_core.report.converge_record import ConvergeRecord
 from mobius_core.report.grid import Grid
 from mobius_core.report.record import Record
@@ -94,24 +94,63 @@ def quality_note(extras: Extras) -> list[str]:
 
 
 def design_section(extras: Extras, records: list[Record], out: Path) -> list[str]:
-    """The design-space section: its table and `design_space.png`, written into `out`."""
-    if not extras.sweeps:
+    """The design-space section, where a sweep is given or the run has rejoin cases: a k
+    table per preset and `design_space.png` (with the temporal gain per k of the first
+    converge record whose entries carry k), written into `out`."""
+    points = design_space.measured(records)
+    if not extras.sweeps and not any(r.case.rejoin is not None for r in records):
         return []
-    points = [p for s in extras.sweeps for p in design_space.predicted(s)]
-    case = extras.sweeps[0].runs[0].records[0].case.key
-    points += [p for p in design_space.measured(records) if p.case == case]  # same shape only
-    plots.write({DESIGN_PLOT: design_space.plot(points, case)}, out)
-    return [
+    panels = design_space.panels(extras.sweeps, points)
+    learned = next(((c, g) for c in extras.converges if (g := design_space.gains(c))), None)
+    reference = None
+    if learned is not None:
+        gain = learned[0].variants[learned[0].baseline_variant].temporal_gain
+        reference = (gain.mean, gain.low, gain.high)
+    figure = design_plot.plot(
+        panels,
+        learned[1] if learned else None,
+        reference,
+        learned[0].case.key if learned else "",
+    )
+    plots.write({DESIGN_PLOT: figure}, out)
+    lines = [
         "## Which Mobius? The design space",
         "",
         "`mobius-double` adds return bridges (temporal -> spatial) at the last k up positions;"
         " k = 0 is `mobius`. Savings against serial: the dry run predicts memory from states"
-        " plus saved tensors and time from step FLOPs; measured points are runs of the same"
-        f" shape. [{DESIGN_PLOT}]({DESIGN_PLOT})",
-        "",
-        design_space.claims_table(points),
+        " plus saved tensors and time from step FLOPs; measured points pair mobius (k = 0) and"
+        " mobius-double with the serial of their own case (a `-k` case runs them side by"
+        f" side), time by the paired ratio of medians. [{DESIGN_PLOT}]({DESIGN_PLOT})",
         "",
     ]
+    for panel in panels:
+        lines += [_caption(panel, records), "", design_space.k_table(panel), ""]
+    if learned is not None:
+        record, found = learned
+        lines += [
+            f"What each k learns: the temporal gain from `converge` at `{record.case.key}` (k"
+            f" counts {record.case.preset}'s up positions), 95% interval over"
+            f" {len(record.settings.get('seeds', []))} seeds, with its verdict against serial's.",
+            "",
+            design_space.gain_table(record, found),
+            "",
+        ]
+    return lines
+
+
+def _caption(panel: design_space.Panel, records: list[Record]) -> str:
+    """Which shapes a panel's points are at, and what its measured memory is."""
+    parts = [f"dry run at `{panel.predicted[0].case}`"] if panel.predicted else []
+    if panel.measured:
+        keys = ", ".join(f"`{k}`" for k in dict.fromkeys(p.case for p in panel.measured))
+        other = [s for s in panel.measured_shapes if s != panel.shape]
+        note = (
+            f" (not the dry run's shape: {', '.join(other)})" if panel.predicted and other else ""
+        )
+        peak = any(r.memory is not None and r.memory.peak_allocated for r in records)
+        memory = "allocator peak" if peak else "CPU proxy, parameters+gradients+optimizer+saved"
+        parts.append(f"measured in {keys}{note}; measured memory is the {memory}")
+    return f"**{panel.preset}**: " + "; ".join(parts) + "."
 
 
 def quality_column(rows: pd.DataFrame, extras: Extras) -> list[str] | None:

@@ -13,11 +13,21 @@ import pandas as pd
 from mobius_core.report.record import DryRecord, Record, VariantInfo
 
 PROXY_PARTS = ("mem_parameters", "mem_gradients", "mem_optimizer", "mem_saved")
+SETTINGS = {"mode": "eager", "world_size": 1}  # case settings shown only where one differs
 
 
 def frame(records: Sequence[Record | DryRecord]) -> pd.DataFrame:
-    """Every record as a row, in order; columns no record fills are left out."""
-    return pd.DataFrame([r.row() for r in records]).dropna(axis=1, how="all")
+    """Every record as a row, in order; columns no record fills are left out, and so are the
+    run settings every record has at their default (eager, one process): a rejoin, mode or
+    world_size column appears only where some record sets it."""
+    rows = pd.DataFrame([r.row() for r in records]).dropna(axis=1, how="all")
+    for column, default in SETTINGS.items():
+        if column in rows and (rows[column] == default).all():
+            rows = rows.drop(columns=column)
+    if "rejoin" in rows:
+        depths = [None if pd.isna(k) else int(k) for k in rows["rejoin"]]
+        rows["rejoin"] = pd.Series(depths, index=rows.index, dtype=object)  # 3, not 3.0
+    return rows
 
 
 def variants(records: Sequence[Record | DryRecord]) -> dict[str, VariantInfo]:

@@ -111,19 +111,20 @@ def _sweep(
     rejoin: list[int],
 ) -> int:
     from mobius_core.outputs import write_new_json
-    from mobius_core.report.design_space import claims_table, plot, predicted
+    from mobius_core.report.design_plot import plot
+    from mobius_core.report.design_space import k_table, panels
     from mobius_core.report.plotstyle import save_figure
     from mobius_core.run.dryrun import rejoin_sweep
 
     sweep = rejoin_sweep(config, variants, dtype, rejoin, args.attention)
     case = sweep.runs[0].records[0].case.key
     print(f"# rejoin sweep (meta device): {case}, attention {args.attention}, k = {args.rejoin}")
-    points = predicted(sweep)
-    print(claims_table(points))
+    (panel,) = panels([sweep], [])
+    print(k_table(panel))
     if args.json is not None:
         write_new_json(args.json, sweep.to_dict())
         print(f"# wrote {args.json}")
     if args.plot is not None:
-        save_figure(plot(points, case), args.plot)
+        save_figure(plot([panel]), args.plot)
         print(f"# wrote {args.plot}")
     return 0
