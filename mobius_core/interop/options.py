@@ -40,21 +40,16 @@ def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_checkpoint(
-    unet: Path | str | None,
-    motion_adapter: Path | str | None,
-    config: Config,
-    weights: bool = True,
+    unet: Path | str | None, motion_adapter: Path | str | None, config: Config
 ) -> Config:
     """`config`, checked against the checkpoint's config files: its layout must be the
-    preset's, so that records of the preset mean one model. With `weights`, the weight
-    files must be there too (and safetensors installed); without, only the config files
-    are read (the dry run)."""
+    preset's, so that records of the preset mean one model; and its weight files must be
+    there, with safetensors installed. Reads no weights."""
     if unet is None:
         if motion_adapter is not None:
             raise BadInput("--motion-adapter needs --unet (the 2D weights it fine-tunes)")
         return config
-    if weights:
-        require("safetensors.torch")
+    require("safetensors.torch")
     found = read_config(unet, motion_adapter, config)
     difference = _difference(found, config)
     if difference is not None:
@@ -62,7 +57,7 @@ def check_checkpoint(
     sources = [locate(unet, "unet")]
     if motion_adapter is not None:
         sources.append(locate(motion_adapter, "motion adapter"))
-    for source in sources if weights else []:
+    for source in sources:
         if not source.weights.is_file():
             raise BadInput(f"--{OPTION[source.what]}: {source.weights} is missing")
     return found
@@ -77,9 +72,9 @@ def _difference(found: Config, config: Config) -> str | None:
     return None
 
 
-def checkpoint_config(args: argparse.Namespace, config: Config, weights: bool = True) -> Config:
+def checkpoint_config(args: argparse.Namespace, config: Config) -> Config:
     """`check_checkpoint` on a command's `--unet` and `--motion-adapter`."""
-    return check_checkpoint(args.unet, args.motion_adapter, config, weights)
+    return check_checkpoint(args.unet, args.motion_adapter, config)
 
 
 def layout_config(args: argparse.Namespace, config: Config) -> Config:
@@ -87,7 +82,7 @@ def layout_config(args: argparse.Namespace, config: Config) -> Config:
     file has the preset's): what a dry run predicts for. Reads no weights and needs no
     extra, so that a `config.json` alone will do."""
     if args.unet is None:
-        return check_checkpoint(None, args.motion_adapter, config)
+        return check_checkpoint(None, args.motion_adapter, config)  # --motion-adapter alone
     return read_config(args.unet, args.motion_adapter, config)
 
 
