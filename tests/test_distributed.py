@@ -93,3 +93,13 @@ def test_more_ranks_than_gpus_is_one_line(monkeypatch: pytest.MonkeyPatch) -> No
     options = Options(device="cuda", preset="tiny", mode="ddp")
     with pytest.raises(BadInput, match="--nproc: 3 processes but 2 GPU"):
         cmd_bench._launch(_args(nproc=3), options, None)
+
+
+@pytest.mark.parametrize("mode", ["ddp", "fsdp"])
+def test_the_pytest_suite_refuses_a_distributed_mode(mode: str) -> None:
+    """`pytest bench/ --mode ddp` has no ranks: its plan is a one-line usage error."""
+    from mobius_core.run.matrix import plan
+
+    with pytest.raises(BadInput, match=f"--mode {mode}: needs 2 or more ranks"):
+        plan(Options(device="cpu", preset="tiny", mode=mode))
+    assert plan(Options(device="cpu", preset="tiny", mode=mode, world_size=2))

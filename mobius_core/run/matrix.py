@@ -217,6 +217,11 @@ def plan(options: Options) -> dict[Case, list[str]]:
     chosen = variants(options)
     if options.rejoin and REJOINING not in chosen:
         raise BadInput(f"--rejoin: sets {REJOINING}'s depth; add it to --variants")
+    if options.mode in ("ddp", "fsdp") and options.world_size < 2:  # ranks set world_size
+        raise BadInput(
+            f"--mode {options.mode}: needs 2 or more ranks; run mobius-bench bench --nproc N"
+            f" --mode {options.mode} -- ... (or torchrun --nproc-per-node N -m mobius_core bench)"
+        )
     at_k = [v for v in chosen if v in (baseline_name(), REJOINING)]
     return {c: chosen if c.rejoin is None else at_k for c in cases(options)}
 
