@@ -69,9 +69,10 @@ def side_by_side(rows: pd.DataFrame, baseline: str | None) -> list[str]:
         "## Modes side by side",
         "",
         f"{CANDIDATE} over {baseline} in each mode that ran the same shape: step time (the"
-        " ratio of medians over paired interleaved rounds, with its 95% bootstrap interval)"
-        f" and memory (the {label}). Compile time is the seconds torch.compile spent in the"
-        " warm-up, kept out of the timed steps; recompiles are graphs compiled after the"
+        " ratio of medians with its 95% bootstrap interval: over paired interleaved rounds in"
+        " eager and compile, unpaired under ddp and fsdp, whose ranks time one variant after"
+        f" another) and memory (the {label}). Compile time is the seconds torch.compile spent"
+        " in the warm-up, kept out of the timed steps; recompiles are graphs compiled after the"
         " first warm-up step (and, after the slash, while timed).",
         "",
         table(lines),
