@@ -49,10 +49,10 @@ class TimeModel:
 
     def describe(self) -> str:
         if self.rate_tflops is None:
-            return f"time: the FLOP ratio stands for the time ratio ({self.reason})"
+            return f"Time: the FLOP ratio stands for the time ratio ({self.reason})"
         fixed = ", ".join(f"{v} {ms:.1f} ms" for v, ms in self.fixed_ms.items())
         return (
-            f"time: t = c_variant + step FLOPs / R fitted on {len(self.cases)} measured cases"
+            f"Time: t = c_variant + step FLOPs / R fitted on {len(self.cases)} measured cases"
             f" ({', '.join(self.cases)}): R = {self.rate_tflops:.3g} TFLOP/s, fixed cost per"
             f" step {fixed}; fitted step times within {self.worst_residual:.1%} of the measured"
         )
