@@ -157,7 +157,8 @@ rc=$?
 cat "$F/preflight.log"
 last=$(grep '^preflight: \(passed\|FAILED\)' "$F/preflight.log" | tail -1)
 if [ $rc -ne 0 ]; then
-  stage 1-preflight FAILED $(( $(date +%s) - t )) "${last:-exit status $rc: $(tail -1 "$F/preflight.log")}"
+  case $rc in 124|130|137) why="stopped at the time limit (${limit}s)" ;; *) why="exit status $rc: $(tail -1 "$F/preflight.log")" ;; esac
+  stage 1-preflight FAILED $(( $(date +%s) - t )) "${last:-$why}"
   finish; exit 1
 fi
 stage 1-preflight ok $(( $(date +%s) - t )) "$last"
