@@ -28,6 +28,9 @@
 #   command:   GPU_RUN_LIMIT_S=540 bash bench/gpu_run.sh
 #   carry:     [".whl"]
 #   timeout_s: 590
+#   kind:      left out (an H100). The claim's batch-4 case times five sd15 variants side by
+#              side (about 9 GiB of weights, gradients and AdamW state each, before activations):
+#              if it runs out of memory there, rerun with kind "nvidia-h200" (139 GiB).
 # Then: tar -xzf <files_at>/<date>-<gpu>.tar.gz -C reports/gpu/ and commit that folder.
 set -uo pipefail
 

@@ -88,6 +88,8 @@ def run_grid(args: argparse.Namespace, dtype: object) -> int:
         raise BadInput("--grid: give --json FILE, the grid file the report reads")
     if getattr(args, "rejoin", None) is not None:
         raise BadInput("--grid: not with --rejoin; a grid is of serial and mobius")
+    if getattr(args, "unet", None) is not None:
+        raise BadInput("--grid: not with --unet; a grid is of the preset's layout")
     named = [f"--{k}" for k in ("batch", "frames", "resolution") if getattr(args, k) is not None]
     if named:
         raise BadInput(f"--grid: gives the shapes; drop {', '.join(named)}")
