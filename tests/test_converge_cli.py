@@ -40,7 +40,9 @@ def test_converge_writes_a_report(toy: list[str], tmp_path: Path) -> None:
     assert cmd_converge.run(parse(*toy, "--out", str(out), "--run", str(FIXTURE))) == 0
     names = {p.name for p in out.iterdir()}
     assert names == {"converge.json", "summary.md", "loss_vs_step.png", "loss_vs_time.png",
-                     "gain.png"}  # fmt: skip
+                     "gain.png", "checkpoints"}  # fmt: skip
+    saved = {p.name for p in (out / "checkpoints").iterdir()}
+    assert saved == {"serial.safetensors", "mobius.safetensors"}  # seed 0 of each
     assert is_converge(out / "converge.json") and not is_converge(FIXTURE)
     record = load(out)
     assert record.case.key == "tiny-b1-f2-r64-fp32"

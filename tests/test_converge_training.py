@@ -12,7 +12,13 @@ from mobius_core.errors import BadInput
 from mobius_core.models.config import preset
 from mobius_core.training.converge import baseline_losses
 from mobius_core.training.data import ShapeClips
-from mobius_core.training.finetune import FinetuneSettings, clip_batches, finetune
+from mobius_core.training.finetune import (
+    Entry,
+    FinetuneSettings,
+    clip_batches,
+    finetune,
+    from_weights,
+)
 from mobius_core.training.pretrain import PretrainSettings, cache_path, pretrained
 from mobius_core.training.validation import validation_set
 
@@ -72,7 +78,9 @@ def test_every_variant_starts_at_the_2d_model(source: ShapeClips) -> None:
     base = baseline_losses(CONFIG, weights, source, valset, "cpu", torch.float32)
     settings = FinetuneSettings(steps=1, batch=1, lr=1e-3, eval_every=1)
     for variant in ("serial", "serial-ckpt", "mobius"):
-        curve = finetune(CONFIG, variant, weights, source, valset, settings, seed=0)
+        curve = finetune(
+            CONFIG, Entry(variant), from_weights(weights), source, valset, settings, seed=0
+        )
         assert curve.eval_steps == [0, 1] and len(curve.train_loss) == 1
         assert curve.eval_loss[0] == pytest.approx(base.overall, rel=1e-5)
         assert curve.eval_high[0] == pytest.approx(base.high, rel=1e-5)

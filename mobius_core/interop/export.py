@@ -42,18 +42,17 @@ def _metadata(path: Path) -> dict[str, str]:
 
 
 def find_checkpoint(path: Path, variant: str | None) -> Path:
-    """`path` itself, or the one checkpoint in the run folder `path` (of `variant`)."""
+    """`path` itself, or the one checkpoint in the run folder `path` or its `checkpoints/`
+    (of `variant`: a file named so, e.g. converge's `mobius-double-k3`, else that variant)."""
     if path.is_file():
         return path
     if not path.is_dir():
         raise BadInput(f"{path}: no such checkpoint file or run folder")
-    found = {
-        _metadata(p).get("variant", ""): p
-        for p in sorted(path.glob("*.safetensors"))
-        if _metadata(p).get("format") == FORMAT
-    }
+    files = sorted([*path.glob("*.safetensors"), *path.glob("checkpoints/*.safetensors")])
+    found = {p.stem: p for p in files if _metadata(p).get("format") == FORMAT}  # converge: entry
     if variant is not None:
-        found = {v: p for v, p in found.items() if v == variant}
+        exact = {v: p for v, p in found.items() if v == variant}  # a file's name, else its variant
+        found = exact or {v: p for v, p in found.items() if _metadata(p).get("variant") == variant}
     if len(found) != 1:
         kinds = sorted(found) or "none"
         raise BadInput(

@@ -82,19 +82,33 @@ def beside(run_path: Path, record: ConvergeRecord) -> dict[str, dict[str, str]]:
     }
 
 
-def _settings(record: ConvergeRecord) -> str:
-    s, p = record.settings, record.pretrain
+def _stage1(pretrain: dict[str, Any]) -> str:
+    """What stage 1 did: trained, read from the cache, or skipped for the user's weights."""
+    p = pretrain
+    if p.get("skipped"):
+        adapter = p.get("motion_adapter")
+        motion = f", motion modules from `{adapter}`" if adapter else ""
+        return f"Stage 1 skipped: the 2D weights are the checkpoint's, `{p.get('unet')}`{motion}."
     stage1 = "read from the cache" if p.get("cached") else "trained now"
     stop = "its validation loss levelled off" if p.get("levelled") else "its step budget"
+    return f"Stage 1 (2D model, {stage1}): {p.get('steps_run')} steps, stopped at {stop}."
+
+
+def _settings(record: ConvergeRecord) -> str:
+    s = record.settings
+    rejoin = s.get("rejoin")
+    depths = f" mobius-double also at rejoin depths k = {rejoin}." if rejoin else ""
+    saved = f"\nCheckpoints: {s['checkpoints']}." if s.get("checkpoints") else ""
     return (
-        f"Case `{record.case.key}` on {record.case.device}; seeds {s.get('seeds')}.\n"
-        f"Stage 1 (2D model, {stage1}): {p.get('steps_run')} steps, stopped at {stop}.\n"
+        f"Case `{record.case.key}` on {record.case.device}; seeds {s.get('seeds')}.{depths}\n"
+        f"{_stage1(record.pretrain)}\n"
         f"Stage 2: {s.get('steps')} steps per fine-tune, {s.get('batch')} clips a step,"
         f" AdamW lr {s.get('lr')}; validation every {s.get('eval_every')} steps on"
         f" {s.get('val_clips')} held-out clips x {s.get('val_pairs')} fixed (timestep, noise)"
         f" pairs. Data: {s.get('data')}.\n\n"
         f"The frozen 2D model's validation loss (the no-temporal baseline):"
         f" {record.baseline.overall:.4f} overall, {record.baseline.high:.4f} at t >= 500."
+        f"{saved}"
     )
 
 

@@ -1,12 +1,12 @@
-"""`mobius-bench converge`: quality at matched cost. Trains the 2D model once (cached), then
-fine-tunes every variant from it, and a control on incoherent clips, over several seeds, and
-reports each variant's temporal gain over the frozen 2D model with a 95% interval and a
-verdict against serial's."""
+"""`mobius-bench converge`: quality at matched cost. Trains the 2D model once (cached), or
+takes the user's (`--unet`), then fine-tunes every variant from it, and mobius-double at each
+`--rejoin` depth, with a control on incoherent clips, over several seeds; reports each
+entry's temporal gain over the frozen 2D model with a 95% interval and a verdict against
+serial's, and saves each entry's model of seed 0 into the run folder's `checkpoints/`."""
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,8 +14,9 @@ from mobius_core import options
 
 if TYPE_CHECKING:
     from mobius_core.training.converge import ConvergeSettings
+    from mobius_core.training.finetune import Entry
 
-EXAMPLE = "mobius-bench converge --quick   # or: --seeds 3 --steps 250 --run RUN.json"
+EXAMPLE = "mobius-bench converge --quick   # or: --rejoin 0,2,4, --unet DIR, --run RUN.json"
 CACHE = Path("reports/cache")  # stage-1 weights, reused across runs
 # option -> (default, --quick): the default finishes in under 10 minutes on 2 CPU cores
 BUDGETS: dict[str, tuple[int, int]] = {
@@ -28,13 +29,30 @@ BUDGETS: dict[str, tuple[int, int]] = {
 PRETRAIN_BATCH, PRETRAIN_CHECK = 32, 50  # frames a stage-1 step; steps between its checks
 VAL_CLIPS, VAL_PAIRS = 16, 2  # the validation set: clips x (timestep, noise) pairs
 SHAPE = {"preset": "tiny", "frames": 8, "resolution": 64}  # the default shape
+# the claim trio and mobius-double fit the 10 minutes; diffusers-serial (serial's gradients
+# in diffusers' classes) would take it over, so it runs when named
+DEFAULT_VARIANTS = ("serial", "serial-ckpt", "mobius", "mobius-double")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from mobius_core.interop.options import add_checkpoint_arguments
+
     parser.add_argument("--preset", default=SHAPE["preset"], help="tiny, small or sd15")
     parser.add_argument("--frames", type=int, default=SHAPE["frames"], help="frames per clip")
     parser.add_argument("--resolution", type=int, default=SHAPE["resolution"], help="pixels")
-    options.add_variants(parser)
+    parser.add_argument(
+        "--variants",
+        help=f"comma-separated variants (default: {','.join(DEFAULT_VARIANTS)}: what fits the"
+        " 10-minute budget on 2 CPU cores; diffusers-serial, which learns as serial does, runs"
+        " when named)",
+    )
+    parser.add_argument(
+        "--rejoin",
+        metavar="K,K",
+        help="also fine-tune mobius-double at each rejoin depth k, each its own entry"
+        " (mobius-double-k2); k runs from 0 (mobius) to the preset's up positions (tiny: 4)",
+    )
+    add_checkpoint_arguments(parser)  # --unet, --motion-adapter: stage 1 is skipped
     options.add_device(parser)
     parser.add_argument("--quick", action="store_true", help="the CI budget (under 3 minutes)")
     for name, (full, quick) in BUDGETS.items():
@@ -59,7 +77,7 @@ def budget(args: argparse.Namespace, name: str, least: int = 1) -> int:
     return value
 
 
-def settings_of(args: argparse.Namespace, variants: list[str]) -> ConvergeSettings:
+def settings_of(args: argparse.Namespace, entries: list[Entry]) -> ConvergeSettings:
     """The run's settings: the options given, the rest from the (quick) budget."""
     from mobius_core.training.converge import ConvergeSettings
     from mobius_core.training.finetune import FinetuneSettings
@@ -72,59 +90,62 @@ def settings_of(args: argparse.Namespace, variants: list[str]) -> ConvergeSettin
             budget(args, "steps"), budget(args, "batch"), args.lr, budget(args, "eval_every")
         ),
         tuple(range(budget(args, "seeds", least=2))),
-        tuple(variants),
+        tuple(entries),
         VAL_CLIPS,
         VAL_PAIRS,
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from mobius_core.measure.environment import environment
+    from mobius_core.interop.options import checkpoint_config
     from mobius_core.models.config import preset
-    from mobius_core.models.variants import VARIANTS, baseline_name
+    from mobius_core.models.variants import baseline_name
     from mobius_core.outputs import check_new_folder, fill_new_folder, write_new_json
-    from mobius_core.report.converge_record import build_record
+    from mobius_core.report.converge_record import ConvergeRecord
     from mobius_core.report.converge_report import CONVERGE_FILE, write_report
-    from mobius_core.report.record import Case, VariantInfo
     from mobius_core.report.runs import load as load_run
+    from mobius_core.run import converge_setup as setup
     from mobius_core.training.converge import converge, source_of
-    from mobius_core.training.devices import DTYPES
 
     device, dtype = options.device_and_dtype(args)
-    variants = options.variants(args.variants)
+    variants = options.variants(args.variants or ",".join(DEFAULT_VARIANTS))
     if baseline_name() not in variants:
         variants = [baseline_name(), *variants]
         options.note(f"--variants: {baseline_name()} added: every verdict is set against it")
-    settings = settings_of(args, variants)
-    shape = {"frames": args.frames, "resolution": args.resolution, "batch": settings.finetune.batch}
-    config = preset(args.preset, **shape)
+    batch = budget(args, "batch")
+    config = preset(args.preset, frames=args.frames, resolution=args.resolution, batch=batch)
+    config = checkpoint_config(args, config)  # the checkpoint's layout must be the preset's
+    rejoin = options.int_list(args.rejoin, "rejoin", least=0) or []
+    settings = settings_of(args, setup.entries(variants, rejoin, config))
     source = source_of(args.data, config)
     if args.out is not None:
         check_new_folder(args.out)
     if args.run is not None:
         load_run(args.run)  # a bad run fails before the work, not after it
-    raw = converge(config, source, settings, args.cache, device, dtype)
-    dtype_name = next(name for name, value in DTYPES.items() if value == dtype)
-    case = Case(config.name, config.batch, config.frames, config.resolution, dtype_name, device)
-    infos = [VariantInfo(n, VARIANTS[n].label, VARIANTS[n].colour, VARIANTS[n].baseline)
-             for n in variants]  # fmt: skip
-    plain = {**asdict(settings.finetune), "seeds": raw["seeds"], "data": source.name}
-    plain |= {"interrupted": raw["interrupted"]} if raw["interrupted"] else {}
-    plain |= {"val_clips": settings.val_clips, "val_pairs": settings.val_pairs}
-    record = build_record(raw, case, plain, environment(), infos)
+    checkpoint = None
+    if args.unet is not None:  # read and checked before the work; stage 1 is skipped
+        checkpoint = setup.checkpoint_start(args.unet, args.motion_adapter, config)
+    done: list[ConvergeRecord] = []
 
     def fill(folder: Path) -> None:
-        write_new_json(folder / CONVERGE_FILE, record.to_dict())
-        write_report(record, folder, args.run)
+        keep, saved = setup.checkpoint_saver(folder / setup.CHECKPOINTS)
+        raw = converge(config, source, settings, args.cache, device, dtype, checkpoint, keep)
+        extra = {"data": source.name, "rejoin": rejoin, "checkpoints": saved}
+        done.append(setup.record_of(raw, config, settings, (device, dtype), extra, checkpoint))
+        write_new_json(folder / CONVERGE_FILE, done[0].to_dict())
+        write_report(done[0], folder, args.run)
 
     folder = fill_new_folder(fill, args.out, "converge")
+    record = done[0]
     for verdict in record.verdicts:
         gap = verdict.difference.text()
         print(f"{verdict.variant} ({verdict.measure}): {verdict.text}; difference {gap}")
     for name, summary in record.variants.items():
         print(f"{name}: temporal gain {summary.temporal_gain.text()}")
-    if raw["interrupted"]:
-        print(f"mobius-bench: interrupted; seeds {raw['seeds']} finished and are kept in {folder}/")
+    print(f"# checkpoints: {record.settings['checkpoints']}")
+    if record.settings.get("interrupted"):
+        seeds = record.settings["seeds"]
+        print(f"mobius-bench: interrupted; seeds {seeds} finished and are kept in {folder}/")
         return 130
     print(f"# report: {folder}/summary.md")
     return 0

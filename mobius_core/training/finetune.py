@@ -10,12 +10,12 @@ validation set's loss.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from mobius_core.models.config import Config
 from mobius_core.models.variants import build_unet, load_spatial_weights
@@ -25,6 +25,26 @@ from mobius_core.training.step import TRAIN_STEPS, Batch, make_optimizer, train_
 from mobius_core.training.validation import ValidationSet, evaluate
 
 NOISE_OFFSET = 500_009  # the timestep-and-noise stream's seed, apart from the clips' stream
+# (variant, config, seed, device, frozen dtype) -> the model at its start, spatial layers frozen
+Builder = Callable[[str, Config, int, str, "torch.dtype | None"], nn.Module]
+Keep = Callable[[nn.Module], None]  # takes the fine-tuned model at its last step
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One fine-tuned model: a variant, and for mobius-double a rejoin depth of its own."""
+
+    variant: str
+    rejoin: int | None = None  # mobius-double's return bridges; None: the config's own
+
+    @property
+    def name(self) -> str:
+        """The entry's name in records: `serial`, or `mobius-double-k3` at k = 3."""
+        return self.variant if self.rejoin is None else f"{self.variant}-k{self.rejoin}"
+
+    def config(self, config: Config) -> Config:
+        """`config` at this entry's rejoin depth."""
+        return config if self.rejoin is None else replace(config, rejoin_positions=self.rejoin)
 
 
 @dataclass(frozen=True)
@@ -39,7 +59,7 @@ class FinetuneSettings:
 class Curve:
     """One fine-tune's record: training loss per step, validation loss every few steps."""
 
-    variant: str
+    variant: str  # the entry's name: the variant, with `-k{rejoin}` at a depth of its own
     seed: int
     coherent: bool  # False: the control, trained on incoherent clips
     train_loss: list[float] = field(default_factory=list)
@@ -49,6 +69,20 @@ class Curve:
     eval_loss: list[float] = field(default_factory=list)
     eval_high: list[float] = field(default_factory=list)
     eval_bands: dict[str, list[float]] = field(default_factory=dict)
+
+
+def from_weights(weights: dict[str, Tensor]) -> Builder:
+    """Every variant from the 2D `weights`, its own trainable weights seeded by `seed`."""
+
+    def build(
+        variant: str, config: Config, seed: int, device: str, frozen: torch.dtype | None
+    ) -> nn.Module:
+        torch.manual_seed(seed)  # the trainable weights' start, the same for every variant
+        model = build_unet(config, variant, device, frozen)
+        load_spatial_weights(model, variant, weights)
+        return model
+
+    return build
 
 
 def clip_batches(
@@ -67,8 +101,8 @@ def clip_batches(
 
 def finetune(
     config: Config,
-    variant: str,
-    weights: dict[str, Tensor],
+    entry: Entry,
+    start: Builder,
     source: Source,
     valset: ValidationSet,
     settings: FinetuneSettings,
@@ -77,13 +111,13 @@ def finetune(
     device: str = "cpu",
     dtype: torch.dtype = torch.float32,
     bar: Any = None,
+    keep: Keep | None = None,
 ) -> Curve:
-    """Fine-tune `variant` from the 2D `weights`; its curve."""
-    torch.manual_seed(seed)  # the trainable weights' start, the same for every variant
-    model = build_unet(config, variant, device, frozen_dtype(device, dtype))
-    load_spatial_weights(model, variant, weights)
+    """Fine-tune `entry` from the model `start` builds; its curve. `keep` gets the model
+    once trained."""
+    model = start(entry.variant, entry.config(config), seed, device, frozen_dtype(device, dtype))
     optimizer = make_optimizer(model, settings.lr)
-    curve = Curve(variant, seed, coherent)
+    curve = Curve(entry.name, seed, coherent)
     seconds = 0.0
     _check(curve, model, valset, source, device, dtype, 0, seconds)
     for step, batch in enumerate(clip_batches(source, seed, coherent, settings), start=1):
@@ -98,9 +132,11 @@ def finetune(
         curve.step_seconds.append(took)
         if bar is not None:
             bar.done()
-            bar.doing(f"{variant} seed {seed} loss {curve.train_loss[-1]:.4f}")
+            bar.doing(f"{entry.name} seed {seed} loss {curve.train_loss[-1]:.4f}")
         if step % settings.eval_every == 0 or step == settings.steps:
             _check(curve, model, valset, source, device, dtype, step, seconds)
+    if keep is not None:
+        keep(model)
     return curve
 
 
