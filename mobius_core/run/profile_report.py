@@ -10,13 +10,17 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from mobius_core.measure.results import CompileResult
 from mobius_core.models.config import Config
 from mobius_core.models.variants import build_matched
 from mobius_core.outputs import write_atomic
 from mobius_core.progress import tracked
 from mobius_core.report.markdown import size, table
 from mobius_core.report.plots import save_figure
-from mobius_core.run.profiling import LAUNCH_BOUND_BELOW, PHASES, VariantProfile, profile_variant
+from mobius_core.report.record import Case
+from mobius_core.run import modes
+from mobius_core.run.profile_figures import LAUNCH_BOUND_BELOW, VariantProfile
+from mobius_core.run.profiling import PHASES, profile_variant
 from mobius_core.training.devices import DTYPES, frozen_dtype
 from mobius_core.training.step import make_batch
 
@@ -57,8 +61,11 @@ def variant_section(p: VariantProfile) -> str:
             "share of forward": _share(ms, forward),
             **({"kernel ms": _ms(p.regions_kernel_ms.get(region))} if p.regions_kernel_ms else {}),
         }
-        for region, ms in p.regions_ms.items()
+        for region, ms in (p.regions_ms or {}).items()
     ]
+    split = table(regions)
+    if p.regions_ms is None:  # compiled: the graph bypasses the region markers
+        split = f"Regions: {p.absent['regions']}; the phases, marked outside it, hold."
     if p.kernel_ratio is None:
         bound = "Kernel time against wall time: no GPU, so no kernel time (CPU times above)."
     else:
@@ -71,9 +78,10 @@ def variant_section(p: VariantProfile) -> str:
         "",
         f"{p.step_ms:.2f} ms per step, averaged over {p.steps} profiled steps.",
         "",
+        *([compile_line(p.compile), ""] if p.compile else []),
         table(phases),
         "",
-        table(regions),
+        split,
         "",
         bound,
         "",
@@ -85,13 +93,54 @@ def variant_section(p: VariantProfile) -> str:
     if p.saved_by_region is not None:
         saved = [{"region": r, "saved for backward": size(b)} for r, b in p.saved_by_region.items()]
         parts += ["Bytes saved for backward, by region:", "", table(saved), ""]
+    elif "saved_by_region" in p.absent:
+        parts += [f"Bytes saved for backward, by region: {p.absent['saved_by_region']}.", ""]
     parts += ["Files: " + ", ".join(f"`{f}`" for f in p.files), ""]
     return "\n".join(parts)
 
 
+def compile_line(cost: CompileResult) -> str:
+    """What compiling cost one variant, and whether its profiled steps compiled anything."""
+    settled = (
+        f"a step compiled nothing after {cost.warmup_steps} warm-up steps"
+        if cost.stable
+        else f"still compiling after {cost.warmup_steps} warm-up steps"
+    )
+    return (
+        f"Compiled ({cost.backend}, compile mode {cost.compile_mode or 'default'}):"
+        f" {_seconds(cost)} s compiling; {cost.compiles} graph(s) at the first step,"
+        f" {cost.recompiles} recompile(s) after it; {settled};"
+        f" **{cost.timed_recompiles} graph(s) compiled while profiled**."
+    )
+
+
+def _compile_columns(cost: CompileResult | None) -> dict[str, str]:
+    if cost is None:
+        return {}
+    return {"compile s": _seconds(cost), "recompiles": str(cost.recompiles)}
+
+
+def _seconds(cost: CompileResult) -> str:
+    return "(not measured)" if cost.seconds is None else f"{cost.seconds:.1f}"
+
+
+def mode_sentence(case: Case) -> str:
+    """The mode the steps ran under, for the profile's head."""
+    if case.mode != "compile":
+        return "Mode: eager."
+    return (
+        f"Mode: compile (torch.compile, compile mode {case.compile_mode or 'default'},"
+        f" backend {modes.BACKEND}): each variant compiled from scratch and warmed up until a"
+        " step compiled nothing, then profiled; its compile seconds and recompiles are below."
+        " The phases are marked outside the compiled model and hold; the regions are not"
+        " split (their markers are module hooks, which the compiled graph bypasses)."
+    )
+
+
 def profile_markdown(
-    config: Config, device: str, dtype: str, profiles: list[VariantProfile], plot: str | None
+    config: Config, case: Case, profiles: list[VariantProfile], plot: str | None
 ) -> str:
+    device, dtype = case.device, case.dtype
     overview = [
         {
             "variant": p.variant,
@@ -101,6 +150,7 @@ def profile_markdown(
             "optimizer ms": _ms(p.phases_ms["optimizer"]),
             "kernel / wall": "" if p.kernel_ratio is None else f"{p.kernel_ratio:.2f}",
             "bound": p.bound or "n/a (CPU)",
+            **_compile_columns(p.compile),
         }
         for p in profiles
     ]
@@ -114,6 +164,8 @@ def profile_markdown(
         " bridges+fusion (`other`: the rest of the forward, the noising and the loss). Traces"
         " open in Perfetto or chrome://tracing"
         + ("; memory snapshots in https://pytorch.org/memory_viz." if device == "cuda" else "."),
+        "",
+        mode_sentence(case),
         "",
         table(overview),
         "",
@@ -148,16 +200,23 @@ def write_profile(
     warmup: int,
     folder: Path,
     build: Callable[..., dict[str, nn.Module]] = build_matched,
+    mode: str = "eager",
+    compile_mode: str | None = None,
 ) -> list[str]:
     """Profile every variant (each once) into `folder`; returns the names of the files written.
-    `build` makes the matched models (`build_matched`'s arguments; the user's checkpoint)."""
+    `build` makes the matched models (`build_matched`'s arguments; the user's checkpoint);
+    `mode` is eager or compile, with torch.compile's `compile_mode`."""
     variants = list(dict.fromkeys(variants))
+    dtype_name = next(name for name, value in DTYPES.items() if value == dtype)
+    c = config
+    shape = (c.name, c.batch, c.frames, c.resolution, dtype_name, device)
+    case = Case(*shape, mode=mode, compile_mode=compile_mode)
     models = build(config, variants, device, frozen_dtype(device, dtype))
     batch = make_batch(config).to(device)
     profiles, timelines = [], {}
     for variant in tracked(variants, "profile"):
         result, timeline = profile_variant(
-            variant, models.pop(variant), batch, dtype, device, steps, warmup, folder
+            variant, models.pop(variant), batch, dtype, device, steps, warmup, folder, case
         )
         profiles.append(result)
         timelines[variant] = timeline
@@ -165,8 +224,5 @@ def write_profile(
     if device == "cuda":  # on CPU, profile.md gives saved bytes by region instead
         plot = "memory_timeline.png"
         timeline_plot(timelines, folder / plot)
-    dtype_name = next(name for name, value in DTYPES.items() if value == dtype)
-    write_atomic(
-        folder / "profile.md", profile_markdown(config, device, dtype_name, profiles, plot)
-    )
+    write_atomic(folder / "profile.md", profile_markdown(config, case, profiles, plot))
     return ["profile.md", *([plot] if plot else []), *(f for p in profiles for f in p.files)]

@@ -7,6 +7,11 @@ wherever the running module's region changes, so the ranges never nest). The mar
 forward hooks that exist only while profiling, so the benchmark never runs them. On CUDA
 each phase ends with a synchronisation, so that its wall time covers its kernels.
 
+Under `--mode compile` each variant is compiled from scratch and warmed up until a step
+compiles nothing, so that no profiled step holds compilation (graphs compiled while
+profiled are counted). The phases are marked outside the compiled model; the regions' hooks
+are bypassed by the compiled graph, so their split is absent with that reason.
+
 On CUDA every `record_function` range appears twice: as the CPU range, and as a GPU-side
 user annotation of the same name spanning its kernels. Wall times come from the CPU
 ranges only; kernel sums leave user annotations out, as torch's own table does.
@@ -19,8 +24,9 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +38,19 @@ from torch.autograd.profiler_util import EventList, FunctionEvent
 from torch.profiler import ProfilerActivity, profile
 
 from mobius_core.measure import compat
+from mobius_core.measure.compiling import warm_up
 from mobius_core.measure.regions import OTHER, RegionStack
 from mobius_core.measure.regions import REGIONS as ALL_REGIONS
 from mobius_core.measure.saved import SavedTracker
+from mobius_core.report.record import Case
+from mobius_core.run import modes
+from mobius_core.run.profile_figures import BYPASSED, VariantProfile
 from mobius_core.training.devices import synchronize
 from mobius_core.training.step import Batch, compute_loss, make_optimizer, train_step
 
 PHASES = ("forward", "backward", "optimizer")
 REGIONS = tuple(r for r in ALL_REGIONS if r != OTHER)  # `other`: the forward's remainder
 STEP = "mobius/step"
-LAUNCH_BOUND_BELOW = 0.8  # kernel time / wall time under this: the GPU waits on launches
 GZIP_ABOVE = 8 * 2**20  # bytes: traces larger than this are written gzipped
 KINETO_NOISE = "USDT:"  # kineto's C++ writes these to fd 2 at profiler start and stop
 
@@ -106,34 +115,6 @@ def quiet_kineto() -> Iterator[None]:
             sys.stderr.write("".join(x for x in lines if not x.startswith(KINETO_NOISE)))
 
 
-@dataclass
-class VariantProfile:
-    """Per-step figures of one variant's profiled steps."""
-
-    variant: str
-    steps: int
-    step_ms: float
-    phases_ms: dict[str, float]
-    regions_ms: dict[str, float]  # inside the forward; `other` is the forward's remainder
-    top_ops: list[dict[str, Any]]
-    kernel_ms: float | None = None  # summed kernel time per step (CUDA)
-    phases_kernel_ms: dict[str, float] | None = None
-    regions_kernel_ms: dict[str, float] | None = None
-    saved_by_region: dict[str, int] | None = None
-    files: list[str] = field(default_factory=list)
-
-    @property
-    def kernel_ratio(self) -> float | None:
-        return None if self.kernel_ms is None else self.kernel_ms / self.step_ms
-
-    @property
-    def bound(self) -> str | None:
-        ratio = self.kernel_ratio
-        if ratio is None:
-            return None
-        return "GPU-bound" if ratio >= LAUNCH_BOUND_BELOW else "launch-bound"
-
-
 def _on_cpu(event: FunctionEvent) -> bool:
     return event.device_type == DeviceType.CPU
 
@@ -155,8 +136,11 @@ def cpu_ranges(events: EventList) -> dict[str, list[FunctionEvent]]:
     return ranges
 
 
-def summarise(events: EventList, variant: str, steps: int, device: str) -> VariantProfile:
-    """Per-step phase, region and operator times from a finished profile's events."""
+def summarise(
+    events: EventList, variant: str, steps: int, device: str, regions: bool = True
+) -> VariantProfile:
+    """Per-step phase, region (when marked: `regions`) and operator times from a finished
+    profile's events."""
     ranges = cpu_ranges(events)
     annotations = {e.name for e in events if compat.is_user_annotation(e)}
 
@@ -164,8 +148,9 @@ def summarise(events: EventList, variant: str, steps: int, device: str) -> Varia
         return sum(e.time_range.elapsed_us() for e in ranges.get(name, [])) / 1000 / steps
 
     phases = {p: wall_ms(phase_name(p)) for p in PHASES}
-    regions = {r: wall_ms(region_name(r)) for r in REGIONS}
-    regions["other"] = max(phases["forward"] - sum(regions.values()), 0.0)
+    split = {r: wall_ms(region_name(r)) for r in REGIONS} if regions else None
+    if split is not None:
+        split["other"] = max(phases["forward"] - sum(split.values()), 0.0)
     cuda = device == "cuda"
     averages = [
         a
@@ -185,7 +170,7 @@ def summarise(events: EventList, variant: str, steps: int, device: str) -> Varia
         }
         for a in averages[:12]
     ]
-    result = VariantProfile(variant, steps, wall_ms(STEP), phases, regions, top)
+    result = VariantProfile(variant, steps, wall_ms(STEP), phases, split, top)
     if cuda:
         kernels = [e for e in events if not _on_cpu(e) and e.name not in annotations]
         result.kernel_ms = sum(e.time_range.elapsed_us() for e in kernels) / 1000 / steps
@@ -202,7 +187,8 @@ def summarise(events: EventList, variant: str, steps: int, device: str) -> Varia
             return sum(inside) / 1000 / steps
 
         result.phases_kernel_ms = {p: kernel_ms(phase_name(p)) for p in PHASES}
-        result.regions_kernel_ms = {r: kernel_ms(region_name(r)) for r in REGIONS}
+        if regions:
+            result.regions_kernel_ms = {r: kernel_ms(region_name(r)) for r in REGIONS}
     return result
 
 
@@ -259,14 +245,23 @@ def profile_variant(
     steps: int,
     warmup: int,
     folder: Path,
+    execution: Case | None = None,
 ) -> tuple[VariantProfile, dict[str, Any]]:
     """Profile `steps` steps after `warmup`; write the trace (and on CUDA the snapshot).
+    `execution`: the case whose mode and compile mode the steps run under (None: eager);
+    a compiled model first warms up until a step compiles nothing.
 
     Returns the figures and the allocated-memory timeline of the first profiled step.
     """
-    optimizer = make_optimizer(model)
+    compiled, cost = execution is not None and execution.mode == "compile", None
+    runs = modes.prepare(model, execution) if execution is not None else model
+    optimizer = make_optimizer(runs)
+    if execution is not None and compiled:
+        modes.fresh(execution)  # compiled from scratch, not from another variant's graphs
+        step = partial(train_step, runs, optimizer, batch, dtype)
+        cost = warm_up(step, modes.BACKEND, execution.compile_mode)
     for _ in range(warmup):
-        train_step(model, optimizer, batch, dtype)
+        train_step(runs, optimizer, batch, dtype)
     synchronize(device)
     cuda = device == "cuda"
     if cuda:
@@ -275,22 +270,28 @@ def profile_variant(
     prof = profile(activities=activities(device), record_shapes=True, profile_memory=True)
     with quiet_kineto():
         prof.start()
+    graphs = compat.dynamo_graphs()
     try:
-        with region_markers(model):
+        with nullcontext() if compiled else region_markers(model):
             for _ in range(steps):
                 with record_function(STEP):
-                    train_step(model, optimizer, batch, dtype, mark)
+                    train_step(runs, optimizer, batch, dtype, mark)
                     synchronize(device)
     finally:
         with quiet_kineto():
             prof.stop()
     events = prof.events()
-    result = summarise(events, variant, steps, device)
+    result = summarise(events, variant, steps, device, regions=not compiled)
+    if cost is not None:
+        result.compile = replace(cost, timed_recompiles=compat.dynamo_graphs() - graphs)
+        result.absent["regions"] = BYPASSED
     result.files.append(export_trace(prof, folder / f"{variant}-trace.json").name)
     if cuda:
         snapshot = folder / f"{variant}-memory-snapshot.pickle"
         compat.dump_memory_snapshot(snapshot)
         result.files.append(snapshot.name)
+    elif compiled:
+        result.absent["saved_by_region"] = BYPASSED
     else:
         tracker = SavedTracker(model)
         with tracker.track():
