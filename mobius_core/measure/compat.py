@@ -107,6 +107,14 @@ def storage_key(tensor: Tensor) -> int:
     return tensor.untyped_storage()._cdata
 
 
+def is_fake(tensor: Tensor) -> bool:
+    """Whether `tensor` is a fake tensor of torch.compile's tracing: it has a shape (perhaps
+    symbolic) and no memory, and a cold compile leaves many alive for the collector to see."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    return isinstance(tensor, FakeTensor)
+
+
 def next_sequence_nr() -> int:
     """The sequence number autograd gives the next node this thread creates."""
     return int(torch._C._autograd._get_sequence_nr())

@@ -70,7 +70,7 @@ def live_tensor_bytes() -> int:
     with warnings.catch_warnings():  # isinstance() on some deprecated torch objects warns
         warnings.simplefilter("ignore")
         tensors = [o for o in gc.get_objects() if isinstance(o, Tensor) and o.device.type == "cpu"]
-    return tensor_bytes(tensors)
+    return tensor_bytes(t for t in tensors if not compat.is_fake(t))  # fakes hold no memory
 
 
 def allocated_bytes(device: str) -> int:
