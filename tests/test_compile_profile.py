@@ -84,7 +84,7 @@ def test_profile_md_names_the_mode_its_cost_and_why_no_regions(compiled_profile:
     assert f"Bytes saved for backward, by region: {BYPASSED}." in text
     assert "| region (in forward) |" not in text  # no table of zeros
     assert "0 recompile(s) after it; a step compiled nothing after 2 warm-up steps" in text
-    assert "**0 graph(s) compiled while profiled**" in text
+    assert "**0 graph(s) compiled while profiled**. FX-graph cache: 0 hit(s), 0 miss(es)." in text
     for phase in PHASES:
         assert f"| {phase} |" in text
 

@@ -106,11 +106,14 @@ def compile_line(cost: CompileResult) -> str:
         if cost.stable
         else f"still compiling after {cost.warmup_steps} warm-up steps"
     )
+    cache = ""  # a warm FX-graph cache (an earlier run's compile) shortens the seconds
+    if cost.cache_hits is not None:
+        cache = f" FX-graph cache: {cost.cache_hits} hit(s), {cost.cache_misses} miss(es)."
     return (
         f"Compiled ({cost.backend}, compile mode {cost.compile_mode or 'default'}):"
         f" {_seconds(cost)} s compiling; {cost.compiles} graph(s) at the first step,"
         f" {cost.recompiles} recompile(s) after it; {settled};"
-        f" **{cost.timed_recompiles} graph(s) compiled while profiled**."
+        f" **{cost.timed_recompiles} graph(s) compiled while profiled**." + cache
     )
 
 
