@@ -66,3 +66,11 @@ def test_seeds_needed_by_hand() -> None:
 
 def test_no_seed_count_settles_a_difference_on_the_band_edge() -> None:
     assert stats.seeds_needed(mean=0.01, sd=0.005, band=0.01, n=3) is None
+
+
+def test_no_verdict_where_the_baseline_learned_nothing() -> None:
+    # serial's gains -0.01, +0.01: mean 0, so its own interval holds zero: nothing to match
+    v = verdict("mobius", "serial", "high-noise", [0.0, 0.0], [-0.01, 0.01])
+    assert v.outcome == stats.NOTHING_TO_MATCH
+    assert v.text == "no verdict: serial's own high-noise temporal gain is not above zero"
+    assert v.seeds_needed is None

@@ -180,9 +180,13 @@ def summary(
 def verdict(
     variant: str, against: str, measure: str, mine: list[float], theirs: list[float]
 ) -> Verdict:
-    """`mine` against `theirs` (gains paired by seed), within +-MARGIN of their mean."""
+    """`mine` against `theirs` (gains paired by seed), within +-MARGIN of their mean; no
+    verdict when their own gain's interval is not wholly above zero (nothing to match)."""
     difference = Interval.of([a - b for a, b in zip(mine, theirs, strict=True)])
     band = stats.MARGIN * abs(sum(theirs) / len(theirs))
+    if Interval.of(theirs).low <= 0:
+        text = f"no verdict: {against}'s own {measure} temporal gain is not above zero"
+        return Verdict(variant, against, measure, difference, band, stats.NOTHING_TO_MATCH, text)
     result = stats.outcome(difference.low, difference.high, band)
     needed = None
     if result == stats.INCONCLUSIVE:

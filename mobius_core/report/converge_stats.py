@@ -21,6 +21,7 @@ Z975 = 1.959964
 MARGIN = 0.10  # "as much as serial": the difference within +-10% of serial's gain
 MAX_SEEDS = 1000
 SAME, LESS, MORE, INCONCLUSIVE = "same", "less", "more", "inconclusive"
+NOTHING_TO_MATCH = "no verdict"  # the baseline's own gain is not above zero
 
 
 def t975(df: int) -> float:

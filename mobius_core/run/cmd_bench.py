@@ -169,6 +169,7 @@ def _launch(args: argparse.Namespace, options: Options, benchmark_json: Path | N
 
 def _rank(options: Options, world, benchmark_json: Path | None, out: Path) -> int:
     """This process as one rank: rank 0 makes the run folder, writes the JSON and reports."""
+    from mobius_core.report.record import ERROR
     from mobius_core.run.dist_bench import run_ranks
 
     if not world.leader:
@@ -185,7 +186,9 @@ def _rank(options: Options, world, benchmark_json: Path | None, out: Path) -> in
     assert writer is not None
     _report(run_json, report)
     print(f"# run: {run_json}, report: {report}/ ({world.size} ranks)")
-    return 130 if writer.interrupted else 0
+    if writer.interrupted:
+        return 130
+    return 1 if any(r.status == ERROR for r in writer.failed) else 0
 
 
 def _report(run_json: Path, folder: Path) -> None:
