@@ -85,7 +85,7 @@ def _line(shape: str, base: pd.Series, new: pd.Series, baseline: str) -> dict[st
     return {
         "shape": shape,
         "mode": new.get("mode", EAGER),
-        "world size": "" if missing(world) else int(world),
+        "world size": 1 if missing(world) else int(world),  # records before it ran one process
         f"time {CANDIDATE}/{baseline} [95% CI]": _ratio(new),
         f"memory {CANDIDATE}/{baseline}": number(_over(new["memory"], base["memory"]), "{:.3f}"),
         f"compile s ({baseline}, {CANDIDATE})": _pair(base, new, "compile_s", "{:.1f}"),
