@@ -10,7 +10,9 @@ import torch
 
 diffusers = pytest.importorskip("diffusers")
 
-from mobius_core.interop import configs, keys  # noqa: E402
+from diffusers_checkpoint import save_tiny_checkpoint  # noqa: E402
+
+from mobius_core.interop import keys  # noqa: E402
 from mobius_core.interop.load import from_diffusers, locate, read_weights  # noqa: E402
 from mobius_core.models.config import Config, preset  # noqa: E402
 from mobius_core.models.temporal import TemporalTransformer  # noqa: E402
@@ -25,19 +27,9 @@ def config() -> Config:
 
 
 @pytest.fixture(scope="module")
-def checkpoint(config: Config, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A random UNet2DConditionModel and a MotionAdapter whose every weight, out-projections
-    included, is random and non-zero, saved as diffusers folders."""
-    folder = tmp_path_factory.mktemp("diffusers")
-    torch.manual_seed(0)
-    unet = diffusers.UNet2DConditionModel(**configs.unet_config(config))
-    adapter = diffusers.MotionAdapter(**configs.adapter_config(config))
-    with torch.no_grad():
-        for name, param in adapter.named_parameters():
-            param.normal_(0.0, 0.05).add_(1.0 if "norm" in name and "weight" in name else 0.0)
-    unet.save_pretrained(folder / "unet")
-    adapter.save_pretrained(folder / "adapter")
-    return folder / "unet", folder / "adapter"
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The tiny layout's random diffusers UNet and MotionAdapter (non-zero out-projections)."""
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("diffusers"))
 
 
 def inputs(config: Config) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
