@@ -3,7 +3,8 @@
 # report is regenerated after each, so that a timeout keeps every stage that finished:
 #   1. preflight: `tiny` through every CUDA path (mobius-bench preflight); stops on a failure
 #   2. the claim: sd15, 16 frames, 256 px, batch 1 and 4, bf16, every registered variant
-#      (diffusers-serial when diffusers imports), the dry run of both cases, the report
+#      (diffusers-serial when diffusers imports), the dry run of both cases (and of batch 1
+#      sharded over 8 ranks by FSDP, in dryrun-fsdp/), the report
 #   3. the profile of sd15 at 16 frames, 256 px, batch 1 (serial, serial-ckpt, mobius)
 #   4. the rest of the full CUDA matrix (batch 2; 8, 24, 32 frames; 384, 512 px), each part
 #      stopped cleanly (Ctrl-C: finished cases kept) when the time limit comes
@@ -176,6 +177,11 @@ t=$(date +%s)
     mb dry-run --preset "$preset" --batch "$b" --frames "$f" --resolution "$r" --dtype "$dry_dtype" \
       --json "$F/dryrun-$preset-b$b-f$f-r$r-$dry_dtype.json" > /dev/null
   done
+  read -r b f r <<< "${claim_dry[0]}"  # the first case sharded over 8 ranks by FSDP: states per rank
+  mkdir -p "$F/dryrun-fsdp"
+  mb dry-run --preset "$preset" --batch "$b" --frames "$f" --resolution "$r" --dtype "$dry_dtype" \
+    --world 8 --mode fsdp --json "$F/dryrun-fsdp/dryrun-$preset-b$b-f$f-r$r-$dry_dtype-fsdp-w8.json" \
+    > "$F/dryrun-fsdp/dryrun-$preset-b$b-f$f-r$r-$dry_dtype-fsdp-w8.md"
   if [ "$rehearse" = 1 ]; then
     mb dry-run --preset tiny --grid "$grid_axes" --dtype fp32 --json "$F/grid-tiny-fp32.json" > /dev/null
   else
