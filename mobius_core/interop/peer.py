@@ -8,6 +8,7 @@ trains its motion modules only, as `freeze_unet2d_params` does.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -125,8 +126,13 @@ def register_peer() -> bool:
     if _diffusers() is None:
         return False
     if NAME not in VARIANTS:
-        from diffusers.models.unets.unet_motion_model import AnimateDiffTransformer3D
-
+        try:  # diffusers imports its peers lazily: a broken peer (transformers, hub) fails here
+            from diffusers.models.unets.unet_motion_model import AnimateDiffTransformer3D
+        except (ImportError, RuntimeError) as err:
+            print(
+                f"# diffusers-serial left out: diffusers fails to import ({err})", file=sys.stderr
+            )
+            return False
         for cls, region in regions().items():
             declare(cls, region)
         register(
