@@ -173,3 +173,19 @@ def test_foreign_state_dict_is_refused(tiny: Config) -> None:
 def test_unknown_variant_is_named(tiny: Config) -> None:
     with pytest.raises(ValueError, match=r"^variant: unknown variant 'parallel'; choose from"):
         build_unet(tiny, "parallel")
+
+
+def test_fold_frames_repeats_each_clip_per_frame_without_an_index() -> None:
+    """`(b, c, f, h, w)` -> `((b f), ...)`; timesteps and context repeated per frame, and no
+    index op in the jit trace fvcore takes (on CUDA it would index from the CPU: pytorch#107591).
+    """
+    from mobius_core.models.unet import fold_frames
+
+    latents = torch.arange(2 * 1 * 3 * 1 * 1.0).reshape(2, 1, 3, 1, 1)  # clip 0: 0 1 2; 1: 3 4 5
+    timesteps, context = torch.tensor([5, 7]), torch.tensor([[[1.0]], [[2.0]]])  # (2,), (2, 1, 1)
+    x, t, ctx = fold_frames(latents, timesteps, context)
+    assert x.flatten().tolist() == [0, 1, 2, 3, 4, 5]
+    assert t.tolist() == [5, 5, 5, 7, 7, 7]
+    assert ctx.flatten().tolist() == [1, 1, 1, 2, 2, 2]
+    graph = str(torch.jit.trace(fold_frames, (latents, timesteps, context)).graph)
+    assert "repeat_interleave" not in graph and "index" not in graph

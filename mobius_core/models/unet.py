@@ -196,7 +196,11 @@ def fold_frames(
     repeated per frame: `(b,) -> ((b f),)`, `(b, 77, c) -> ((b f), 77, c)`."""
     b, c, f, h, w = latents.shape
     x = latents.transpose(1, 2).reshape(b * f, c, h, w)
-    return x, timesteps.repeat_interleave(f), context.repeat_interleave(f, dim=0)
+    # expand, not repeat_interleave: under torch.jit.trace (fvcore) `f` becomes a CPU tensor,
+    # and repeat_interleave by a CPU tensor indexes a CUDA one from the CPU (pytorch#107591)
+    t = timesteps[:, None].expand(b, f).reshape(b * f)
+    ctx = context[:, None].expand(b, f, *context.shape[1:]).reshape(b * f, *context.shape[1:])
+    return x, t, ctx
 
 
 def unfold_frames(x: Tensor, batch: int) -> Tensor:
