@@ -21,17 +21,18 @@
 #     --limit (or GPU_RUN_LIMIT_S, default 540): wall seconds for the whole script; each stage
 #       runs under what is left, less GPU_RUN_RESERVE_S (default 45) for the last report
 #   Needs torch (with CUDA), pytest-benchmark, pandas, matplotlib, nvidia-ml-py; fvcore and
-#   diffusers if their wheels are in .whl/ (built here by: bash ../shared/tools/device-wheels.sh
-#   --diffusers). Only when a module is missing are the wheels installed, into /tmp/site.
+#   diffusers if their wheels are in .whl/ (built here by: bash bench/gpu_wheels.sh). Only when a
+#   module is missing are the wheels installed, into /tmp/site.
 #
 # The device call for the session that runs it (tool `run`; about 2 of the 15 device minutes go
 # on the start, so this leaves time for one rerun of a failed preflight):
-#   command:   GPU_RUN_LIMIT_S=540 bash bench/gpu_run.sh
+#   command:   GPU_RUN_COMMIT=<git rev-parse HEAD, here> GPU_RUN_LIMIT_S=540 bash bench/gpu_run.sh
+#              (the device's copy of the tree carries stale git metadata: name the commit)
 #   carry:     [".whl"]
 #   timeout_s: 590
-#   kind:      left out (an H100). The claim's batch-4 case times five sd15 variants side by
-#              side (about 9 GiB of weights, gradients and AdamW state each, before activations):
-#              if it runs out of memory there, rerun with kind "nvidia-h200" (139 GiB).
+#   kind:      left out. The claim's batch-4 case times five sd15 variants side by side in one
+#              process: their states (weights, gradients, AdamW: 8.4 GiB each) and serial's 29.6
+#              GiB saved for backward, as the H200 run of 2026-11-27 measured them.
 # Then: tar -xzf <files_at>/<date>-<gpu>.tar.gz -C reports/gpu/ and commit that folder.
 set -uo pipefail
 
@@ -103,9 +104,9 @@ if [ "$rehearse" = 1 ]; then
   grid_axes=1,2/4,8/64
 else
   preset=sd15; common=(--device cuda)
-  claim=(--matrix claim)
+  claim=(--matrix claim --rounds 20 --warmup 5)  # 20 paired rounds: a 2% CV is seen
   dry_dtype=bf16; claim_dry=("1 16 256" "4 16 256")
-  profile=(--preset sd15 --batch 1 --frames 16 --resolution 256 --steps 2 --warmup 2)
+  profile=(--preset sd15 --batch 1 --frames 16 --resolution 256 --steps 1 --warmup 1)
   rest=("batch:--preset sd15 --batch 2 --frames 16 --resolution 256"
         "frames:--preset sd15 --batch 1 --frames 8,24,32 --resolution 256"
         "resolution:--preset sd15 --batch 1 --frames 16 --resolution 384,512")
@@ -154,6 +155,37 @@ opening() { # the summary's first sentence: the claims at the headline case
 finish() { pack; echo "# gpu_run.sh: done in $(( $(date +%s) - start )) s: $F${OUT:+ (packed into $OUT/$name.tar.gz)}"; }
 echo "# stages of $name" > "$F/stages.md"
 
+# --- the dry runs: CPU work on the meta device, started now so that they run beside the
+# preflight (whose timings are only a path check) and end before the claim is timed: a step
+# at batch 1 is launch-bound, so CPU work beside it would show as step-time noise
+dry_one() { # dry_one JSON ARGS...: one dry run, its table beside its JSON
+  local json=$1; shift
+  OMP_NUM_THREADS=2 nice -n 10 python3 -c "$MB" dry-run "$@" --json "$json" > "${json%.json}.md"
+}
+mkdir -p "$F/dryrun-fsdp"
+dry_pids=()
+for shape in "${claim_dry[@]}"; do
+  read -r b f r <<< "$shape"
+  dry_one "$F/dryrun-$preset-b$b-f$f-r$r-$dry_dtype.json" --preset "$preset" --batch "$b" \
+    --frames "$f" --resolution "$r" --dtype "$dry_dtype" >> "$F/dryrun.log" 2>&1 &
+  dry_pids+=($!)
+done
+read -r b f r <<< "${claim_dry[0]}"  # the first case sharded over 8 ranks by FSDP: states per rank
+dry_one "$F/dryrun-fsdp/dryrun-$preset-b$b-f$f-r$r-$dry_dtype-fsdp-w8.json" --preset "$preset" \
+  --batch "$b" --frames "$f" --resolution "$r" --dtype "$dry_dtype" --world 8 --mode fsdp \
+  >> "$F/dryrun.log" 2>&1 &
+dry_pids+=($!)
+if [ "$rehearse" = 1 ]; then
+  dry_one "$F/grid-tiny-fp32.json" --preset tiny --grid "$grid_axes" --dtype fp32 >> "$F/dryrun.log" 2>&1 &
+  dry_pids+=($!)
+else
+  cp reports/dryrun/grid-sd15-bf16.json "$F/grid-sd15-bf16.json"
+fi
+wait_dry() { # before the claim is timed; a failed dry run is said, and the run goes on
+  local pid
+  for pid in "${dry_pids[@]}"; do wait "$pid" || echo "# a dry run failed: $(tail -1 "$F/dryrun.log")"; done
+}
+
 # --- 1. preflight ------------------------------------------------------------------------
 t=$(date +%s)
 bounded preflight --device "$device" --out "$F/preflight" > "$F/preflight.log" 2>&1
@@ -163,6 +195,7 @@ last=$(grep '^preflight: \(passed\|FAILED\)' "$F/preflight.log" | tail -1)
 if [ $rc -ne 0 ]; then
   case $rc in 124|130|137) why="stopped at the time limit (${limit}s)" ;; *) why="exit status $rc: $(tail -1 "$F/preflight.log")" ;; esac
   stage 1-preflight FAILED $(( $(date +%s) - t )) "${last:-$why}"
+  kill "${dry_pids[@]}" 2>/dev/null
   finish; exit 1
 fi
 stage 1-preflight ok $(( $(date +%s) - t )) "$last"
@@ -170,28 +203,9 @@ pack
 
 # --- 2. the claim ------------------------------------------------------------------------
 t=$(date +%s)
-(  # the dry runs are CPU work on the meta device: beside the GPU run, on two threads
-  export OMP_NUM_THREADS=2
-  for shape in "${claim_dry[@]}"; do
-    read -r b f r <<< "$shape"
-    mb dry-run --preset "$preset" --batch "$b" --frames "$f" --resolution "$r" --dtype "$dry_dtype" \
-      --json "$F/dryrun-$preset-b$b-f$f-r$r-$dry_dtype.json" > /dev/null
-  done
-  read -r b f r <<< "${claim_dry[0]}"  # the first case sharded over 8 ranks by FSDP: states per rank
-  mkdir -p "$F/dryrun-fsdp"
-  mb dry-run --preset "$preset" --batch "$b" --frames "$f" --resolution "$r" --dtype "$dry_dtype" \
-    --world 8 --mode fsdp --json "$F/dryrun-fsdp/dryrun-$preset-b$b-f$f-r$r-$dry_dtype-fsdp-w8.json" \
-    > "$F/dryrun-fsdp/dryrun-$preset-b$b-f$f-r$r-$dry_dtype-fsdp-w8.md"
-  if [ "$rehearse" = 1 ]; then
-    mb dry-run --preset tiny --grid "$grid_axes" --dtype fp32 --json "$F/grid-tiny-fp32.json" > /dev/null
-  else
-    cp reports/dryrun/grid-sd15-bf16.json "$F/grid-sd15-bf16.json"
-  fi
-) > "$F/dryrun.log" 2>&1 &
-dry=$!
+wait_dry
 bounded bench -- "${common[@]}" "${claim[@]}" --benchmark-json "$F/run.json" > "$F/claim.log" 2>&1
 rc=$?
-wait $dry || echo "# the dry runs failed: $(tail -1 "$F/dryrun.log")"
 grep -v '^#' "$F/claim.log" | tail -3
 report
 case $rc in 0) status=ok ;; 130|124|137) status="stopped at the time limit" ;; *) status="FAILED (exit $rc)" ;; esac
