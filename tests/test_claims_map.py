@@ -114,26 +114,35 @@ def _measured(times: dict[int, tuple[float, float, float, float]]) -> list[Recor
     return out
 
 
-def test_the_time_model_recovers_a_fixed_cost_per_variant_and_a_shared_rate() -> None:
-    # t = c + F / R with R = 100 TFLOP/s (10 ms per TFLOP), c_serial 10 ms, c_mobius 30 ms
-    records = _measured({1: (2, 30, 1.4, 44), 4: (8, 90, 5.6, 86)})
+def test_the_time_model_recovers_a_launch_time_per_variant_and_a_shared_rate() -> None:
+    # t = max(c, F / R) with R = 100 TFLOP/s (10 ms per TFLOP), c_serial 200 ms, c_mobius 180:
+    # serial 10 TFLOP -> max(200, 100) = 200, 40 -> 400; mobius 7 -> max(180, 70) = 180, 28 -> 280
+    records = _measured({1: (10, 200, 7, 180), 4: (40, 400, 28, 280)})
     model = fit(records, "sd15", "bf16")
     assert model.rate_tflops == pytest.approx(100)
-    assert model.fixed_ms["serial"] == pytest.approx(10)
-    assert model.fixed_ms["mobius"] == pytest.approx(30)
+    assert model.fixed_ms["serial"] == pytest.approx(200)
+    assert model.fixed_ms["mobius"] == pytest.approx(180)
     assert model.worst_residual == pytest.approx(0, abs=1e-9)
-    # at 4 and 2.8 TFLOP: (30 + 28) / (10 + 40) = 1.16
-    assert model.ratio(4e12, 2.8e12) == pytest.approx(1.16)
+    assert model.ratio(4e12, 2.8e12) == pytest.approx(180 / 200)  # both launch-bound
+    assert model.ratio(100e12, 70e12) == pytest.approx(700 / 1000)  # both kernel-bound
 
 
-def test_a_negative_fixed_cost_is_held_at_zero() -> None:
-    # serial (1 TFLOP, 20 ms), (2, 30); mobius (1, 8), (2, 20): unconstrained, mobius's fixed
-    # cost is -2.5 ms. Held at 0: serial's intercept 25 - 1.5k, and the residual
-    # 50 - 10k + 0.5k^2 + (8 - k)^2 + (20 - 2k)^2 is least at k = 106/11 ms per TFLOP.
-    model = fit(_measured({1: (1, 20, 1, 8), 4: (2, 30, 2, 20)}), "sd15", "bf16")
-    assert model.fixed_ms["mobius"] == 0
-    assert model.fixed_ms["serial"] == pytest.approx(116 / 11)
-    assert model.rate_tflops == pytest.approx(1000 * 11 / 106)
+def test_a_launch_bound_variant_keeps_its_launch_time_at_the_larger_case() -> None:
+    # serial (1 TFLOP, 200 ms), (4, 240); mobius (0.7, 180), (2.8, 184). Best split: serial's
+    # first point launch-bound (c 200) and its second kernel-bound (slope 240 / 4 = 60 ms per
+    # TFLOP); both of mobius's launch-bound, c = (180 + 184) / 2 = 182 (2.8 x 60 = 168 < 182):
+    # residual 2^2 + 2^2 = 8. Making mobius's second point kernel-bound instead gives the slope
+    # (4 x 240 + 2.8 x 184) / (16 + 7.84) = 1475.2 / 23.84 = 61.879..., residual
+    # (247.5 - 240)^2 + (173.3 - 184)^2 > 8.
+    model = fit(_measured({1: (1, 200, 0.7, 180), 4: (4, 240, 2.8, 184)}), "sd15", "bf16")
+    assert model.fixed_ms == pytest.approx({"serial": 200, "mobius": 182})
+    assert model.rate_tflops == pytest.approx(1000 / 60)
+    assert model.worst_residual == pytest.approx(2 / 180)
+
+
+def test_when_every_case_is_launch_bound_the_flop_ratio_stands_for_time() -> None:
+    model = fit(_measured({1: (1, 200, 0.7, 180), 4: (4, 200, 2.8, 180)}), "sd15", "bf16")
+    assert model.rate_tflops is None and "launch-bound" in model.reason
 
 
 def test_with_one_measured_case_the_flop_ratio_stands_for_time() -> None:

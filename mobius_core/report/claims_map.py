@@ -3,8 +3,9 @@ shapes at which mobius is predicted to save 24% of serial's memory and 12% of it
 the measured cases that confirm or refute the prediction. Imports no torch.
 
 Memory is predicted by the dry run (states plus bytes saved for backward, attention as the
-fused kernels run it); time by `time_model` (a fixed cost per step and a rate fitted on the
-measured cases, or the FLOP ratio where too few were measured). A measured case confirms a
+fused kernels run it); time by `time_model` (the longer of a launch time per variant and
+the step's FLOPs at a rate, fitted on the measured cases, or the FLOP ratio where too few
+were measured). A measured case confirms a
 prediction when its verdict (PASS or FAIL, from the claims table) agrees with it, refutes
 it when it does not, and settles nothing when INCONCLUSIVE.
 """

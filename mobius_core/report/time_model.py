@@ -1,17 +1,22 @@
 """A step-time model fitted on measured cases, to predict the time ratio where nothing was
 measured. Imports no torch.
 
-The model: a variant's step takes a fixed cost of its own (kernel launches and other
-per-step work, which does not grow with the shape) plus its step FLOPs at one effective
-rate shared by the variants:
+The model: a variant's step takes the longer of its launch time (the CPU launching kernels,
+which does not grow with the shape) and its kernel time (its step FLOPs at one effective
+rate shared by the variants):
 
-    t_v(shape) = c_v + F_v(shape) / R,    c_serial, c_mobius >= 0, R > 0
+    t_v(shape) = max(c_v, F_v(shape) / R),    c_serial, c_mobius >= 0, R > 0
 
-fitted by least squares on every measured case of the preset and dtype that has both
-serial and mobius timed (median step time, FLOPs counted on the step). It needs at least
-`MIN_CASES` such cases (three unknowns); with fewer, or when no positive rate fits, the
-FLOP ratio stands for the time ratio, and the model says so. Negative fixed costs are not
-allowed: the fit is then repeated with them held at zero (the best feasible fit).
+A step is launch-bound where c_v is the longer: the GPU's work then hides under the launches
+(the H200 run of 2026-11-27: serial took 213 ms at batch 1 and 245 ms at 4x the FLOPs). An
+additive model, c_v + F_v / R, fitted there a rate above the GPU's peak.
+
+Fitted by least squares on every measured case of the preset and dtype that has both serial
+and mobius timed (median step time, FLOPs counted on the step): each variant's cases, in
+order of FLOPs, split into a launch-bound few (c_v is their mean) and the rest, kernel-bound
+(their FLOPs over their times give R); every split is tried and the one of least residual
+kept. It needs `MIN_CASES` such cases and at least one kernel-bound point; otherwise the
+FLOP ratio stands for the time ratio, and the model says why.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ class TimeModel:
 
     def step_ms(self, variant: str, flops: float) -> float:
         assert self.rate_tflops is not None
-        return self.fixed_ms[variant] + flops / TERA / self.rate_tflops * 1000
+        return max(self.fixed_ms[variant], flops / TERA / self.rate_tflops * 1000)
 
     def ratio(self, serial_flops: float, mobius_flops: float) -> float:
         """Predicted mobius / serial step time at a shape with these step FLOPs."""
@@ -52,9 +57,10 @@ class TimeModel:
             return f"Time: the FLOP ratio stands for the time ratio ({self.reason})"
         fixed = ", ".join(f"{v} {ms:.1f} ms" for v, ms in self.fixed_ms.items())
         return (
-            f"Time: t = c_variant + step FLOPs / R fitted on {len(self.cases)} measured cases"
-            f" ({', '.join(self.cases)}): R = {self.rate_tflops:.3g} TFLOP/s, fixed cost per"
-            f" step {fixed}; fitted step times within {self.worst_residual:.1%} of the measured"
+            f"Time: t = max(c_variant, step FLOPs / R), the longer of the launch time and the"
+            f" kernel time, fitted on {len(self.cases)} measured cases ({', '.join(self.cases)}):"
+            f" R = {self.rate_tflops:.3g} TFLOP/s, launch time per step {fixed}; fitted step"
+            f" times within {self.worst_residual:.1%} of the measured"
         )
 
 
@@ -88,36 +94,44 @@ def fit(records: list[Record], preset: str, dtype: str) -> TimeModel:
             f" timed; the time model needs {MIN_CASES}"
         )
     points = [p for key in cases for p in cases[key]]
-    columns = [BASELINE, CANDIDATE, "flops"]
-    design = np.array(
-        [[p[0] == BASELINE, p[0] == CANDIDATE, p[1] / TERA] for p in points], dtype=float
-    )
-    times = np.array([p[2] for p in points])
-    best = _best_feasible(design, times)
+    best = _best_split(points)
     if best is None:
-        return TimeModel(reason="no fit on the measured cases gave a positive FLOP rate")
-    solution = dict(zip(columns, best, strict=True))
-    fitted = design @ best
-    return TimeModel(
-        rate_tflops=1000 / solution["flops"],  # ms per TFLOP -> TFLOP/s
-        fixed_ms={BASELINE: solution[BASELINE], CANDIDATE: solution[CANDIDATE]},
-        cases=tuple(cases),
-        worst_residual=float(np.max(np.abs(fitted / times - 1))),
-    )
+        return TimeModel(
+            reason="every measured case is launch-bound: no FLOP rate can be fitted on them"
+        )
+    fixed, ms_per_tflop = best
+    model = TimeModel(rate_tflops=1000 / ms_per_tflop, fixed_ms=fixed, cases=tuple(cases))
+    worst = max(abs(model.step_ms(v, flops) / ms - 1) for v, flops, ms in points)
+    return TimeModel(model.rate_tflops, fixed, tuple(cases), worst)
 
 
-def _best_feasible(design: np.ndarray, times: np.ndarray) -> np.ndarray | None:
-    """Least squares with the fixed costs (columns 0, 1) >= 0 and the slope > 0: each set
-    of fixed costs held at zero is tried, and the feasible fit of least residual kept."""
+def _best_split(points: list[Point]) -> tuple[dict[str, float], float] | None:
+    """(c_v per variant, ms per TFLOP) of least squared residual under t = max(c_v, F s),
+    over every split of each variant's points (by FLOPs) into launch- and kernel-bound, a tie
+    going to the split with more launch-bound points; None when no kernel-bound point is left."""
+    by_variant = {
+        v: sorted((f / TERA, ms) for name, f, ms in points if name == v)
+        for v in (BASELINE, CANDIDATE)
+    }
     best, best_residual = None, np.inf
-    for held in ((), (0,), (1,), (0, 1)):
-        free = [i for i in range(3) if i not in held]
-        solved, *_ = np.linalg.lstsq(design[:, free], times, rcond=None)
-        full = np.zeros(3)
-        full[free] = solved
-        if full[2] <= 0 or (full[:2] < 0).any():
-            continue
-        residual = float(np.sum((design @ full - times) ** 2))
-        if residual < best_residual:
-            best, best_residual = full, residual
+    for k_serial in reversed(range(len(by_variant[BASELINE]) + 1)):  # ties: launch-bound
+        for k_mobius in reversed(range(len(by_variant[CANDIDATE]) + 1)):
+            split = {BASELINE: k_serial, CANDIDATE: k_mobius}
+            fixed = {
+                v: float(np.mean([ms for _, ms in pts[: split[v]]])) if split[v] else 0.0
+                for v, pts in by_variant.items()
+            }
+            kernel = [p for v, pts in by_variant.items() for p in pts[split[v] :]]
+            slope = (
+                sum(f * ms for f, ms in kernel) / sum(f * f for f, _ in kernel) if kernel else 0.0
+            )  # ms per TFLOP; 0: all launch-bound
+            residual = sum(
+                (max(fixed[v], f * slope) - ms) ** 2
+                for v, pts in by_variant.items()
+                for f, ms in pts
+            )
+            if residual < best_residual - 1e-9:
+                best, best_residual = (fixed, slope), residual
+    if best is None or best[1] <= 0:
+        return None
     return best
