@@ -6,13 +6,16 @@ counts at the holdings the real run uses (and, with `--world N --mode fsdp`, one
 of them under FSDP2's dim-0 sharding) (frozen weights in the compute dtype, trainable
 weights, gradients and both AdamW moments in fp32). Attention is modelled as CUDA's fused
 kernels run it (`run.attention`), or as the meta device's math path for comparison. The
-batch is made on the meta device too, so that no batch size costs memory. The meta device
-has no autocast, so the forward runs wholly in the chosen dtype: autocast keeps norm
-outputs in fp32 and saves bf16 copies of fp32 weights, so a measured run saves somewhat more.
+batch is made on the meta device too, so that no batch size costs memory. The model and
+batch are held as the CUDA run holds them (frozen weights in the compute dtype, trainable
+weights and the batch in fp32), and below fp32 the step runs under CUDA autocast's casts,
+emulated (`run.autocast_model`): norms and the loss in fp32, products in the compute dtype,
+trainable weights cast to it once per forward; so the saves are autocast's.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 
 import torch
@@ -28,7 +31,8 @@ from mobius_core.progress import tracked
 from mobius_core.report.design_space import REJOINING, Sweep
 from mobius_core.report.record import Case, DryRecord, DryRun, StateBytes, VariantInfo
 from mobius_core.run.attention import FUSED, attention_model
-from mobius_core.training.devices import DTYPES
+from mobius_core.run.autocast_model import emulated_autocast
+from mobius_core.training.devices import DTYPES, frozen_dtype
 from mobius_core.training.step import Batch, compute_loss
 
 FP32 = 4  # bytes
@@ -40,12 +44,13 @@ def dtype_name(dtype: torch.dtype) -> str:
     return next(name for name, value in DTYPES.items() if value == dtype)
 
 
-def meta_batch(config: Config, dtype: torch.dtype) -> Batch:
-    """A step's inputs on the meta device, shapes only: nothing allocated at any batch."""
+def meta_batch(config: Config) -> Batch:
+    """A step's inputs on the meta device, shapes only: nothing allocated at any batch. In
+    fp32, as the real run's batch (`make_batch`) is at every compute dtype."""
     c, size = config, config.latent_size
     latents = (c.batch, c.latent_channels, c.frames, size, size)  # (b, 4, f, h/8, w/8)
 
-    def empty(*shape: int, kind: torch.dtype = dtype) -> torch.Tensor:
+    def empty(*shape: int, kind: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.empty(shape, device=META, dtype=kind)
 
     return Batch(
@@ -54,6 +59,12 @@ def meta_batch(config: Config, dtype: torch.dtype) -> Batch:
         timesteps=empty(c.batch, kind=torch.long),  # (b,)
         noise=empty(*latents),
     )
+
+
+def autocast(dtype: torch.dtype) -> AbstractContextManager[object]:
+    """CUDA autocast at `dtype`, emulated on the meta device; nothing at fp32. One entry
+    per pass: the real forward's autocast, and checkpoint's re-entry in backward."""
+    return nullcontext() if dtype == torch.float32 else emulated_autocast(dtype, META)
 
 
 def state_bytes(counts: dict[str, int], dtype: torch.dtype) -> StateBytes:
@@ -92,13 +103,14 @@ def predict(
 ) -> DryRecord:
     """One variant's predicted step at `config`'s shape and `dtype`, attention as named;
     with `world` > 1, also one rank's state bytes under FSDP sharding over that many ranks."""
-    model = build_unet(config, variant, device=META).to(dtype)
-    batch = meta_batch(config, dtype)
+    model = build_unet(config, variant, META, frozen_dtype("cuda", dtype))
+    batch = meta_batch(config)
     flops, saved = FlopTracker(model), SavedTracker(model)
     with attention_model(attention), flops.track():  # backward recomputes: keep it inside
-        with flops.mark("forward"), saved.track():
+        # the loss outside the model is fp32 both ways: autocast around it changes nothing
+        with flops.mark("forward"), saved.track(), autocast(dtype):
             loss = compute_loss(model, batch)
-        with flops.mark("backward"):
+        with flops.mark("backward"), autocast(dtype):
             loss.backward()
     counts = parameter_counts(model)
     info = spec(variant)
