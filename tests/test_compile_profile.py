@@ -1,7 +1,7 @@
 """`mobius-bench profile --mode compile`: each variant compiled from scratch and warmed up
 until a step compiles nothing, so no profiled step holds compilation (and any that does is
-counted); phases marked, regions absent with their reason; one-line errors for the modes a
-single process cannot run.
+counted); phases marked, regions absent with their reason; one-line errors for ddp and fsdp
+without ranks (--nproc) and for --compile-mode without compile.
 
 dynamo's `eager` backend stands in for inductor, as in test_compile.py: it traces and counts
 the same graphs without compiling C++."""
@@ -121,8 +121,8 @@ def test_a_graph_compiled_while_profiled_is_counted(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--mode", "fsdp"], "--mode fsdp: runs across processes"),
-        (["--mode", "ddp"], "--mode ddp: runs across processes"),
+        (["--mode", "fsdp"], "--mode fsdp: needs ranks; add --nproc N"),
+        (["--mode", "ddp"], "--mode ddp: needs ranks; add --nproc N"),
         (["--compile-mode", "max-autotune"], "--compile-mode: needs --mode compile"),
     ],
 )

@@ -36,7 +36,7 @@ from mobius_core.run import distributed
 from mobius_core.run.case import build_variant, config, torch_dtype
 from mobius_core.run.dist_wrap import COMM_METHOD, CommCounter, fsdp_units, ignored_names, wrap
 from mobius_core.run.distributed import World
-from mobius_core.run.guard import guarded, release
+from mobius_core.run.guard import Failure, guarded, release
 from mobius_core.run.passes import Untimed, untimed
 from mobius_core.run.runner import CaseRun
 from mobius_core.training.devices import synchronize
@@ -80,16 +80,9 @@ def measure_case(case: Case, variants: list[str], world: World, build: Build = b
 
 def _variant(case: Case, variant: str, world: World, build: Build) -> Record:
     world1 = _world1(case, variant, world, build)
-    holder: list[nn.Module] = []
-    failure = guarded(lambda: holder.append(build(case, variant)), case.device)
-    every_failure = distributed.gather(failure)
-    failed = next(((r, f) for r, f in enumerate(every_failure) if f is not None), None)
-    if failed is not None:  # no collective has run: every rank records it and goes on
-        holder.clear()
-        release(case.device)
-        rank, first = failed
-        return _failed(case, variant, first.status, f"rank {rank}: {first.message}")
-    model = holder.pop()
+    model = build_on_ranks(case, variant, build)
+    if isinstance(model, Failure):  # no collective has run: every rank records it, goes on
+        return _failed(case, variant, model.status, model.message)
     counts = parameter_counts(model)
     wrapping = _wrapping(model, case.mode)
     wrapped = wrap(model, case.mode, case.device)
@@ -131,6 +124,21 @@ def _variant(case: Case, variant: str, world: World, build: Build) -> Record:
     del run, wrapped, model, trial, passes
     release(case.device)
     return record
+
+
+def build_on_ranks(case: Case, variant: str, build: Build = build_variant) -> nn.Module | Failure:
+    """`variant` built on every rank; where any rank failed, every rank gets the first such
+    failure (its message names the rank) and holds no model, so that all go on together."""
+    holder: list[nn.Module] = []
+    failure = guarded(lambda: holder.append(build(case, variant)), case.device)
+    every = distributed.gather(failure)
+    failed = next(((r, f) for r, f in enumerate(every) if f is not None), None)
+    if failed is None:
+        return holder.pop()
+    holder.clear()
+    release(case.device)
+    rank, first = failed
+    return replace(first, message=f"rank {rank}: {first.message}")
 
 
 def _world1(case: Case, variant: str, world: World, build: Build) -> list[float] | str:

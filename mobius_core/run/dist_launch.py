@@ -6,20 +6,89 @@ process reports each rank that failed by itself (not one the launcher ended) wit
 status and the last line it wrote to stderr (its error or the end of its traceback). A rank
 that hangs makes the others fail within the group's timeout (`run.distributed`), which ends
 the run the same way.
+
+`step`, `profile` and `bench` share the checks and the relaunch: `check_ranks` (a mode
+that needs ranks, and ranks that need such a mode), `check_nproc` (at most one rank per
+GPU), and `relaunch`, which starts the command again as ranks with its own options.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import signal
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+
+from mobius_core.errors import BadInput
 
 RANK_PREFIX = re.compile(r"^\[rank\d+\]:")  # torch prefixes a rank's uncaught error
 SHUTDOWN_S = 10  # seconds a rank has between SIGTERM and SIGKILL
+
+
+def check_ranks(command: str, mode: str, nproc: int | None, launched: bool) -> None:
+    """A one-line error unless ranks and mode agree: ddp and fsdp need ranks (`--nproc` or
+    torchrun), and ranks run only ddp or fsdp; and this torch can run the mode."""
+    from mobius_core.run.dist_wrap import DISTRIBUTED, check_available
+
+    if mode in DISTRIBUTED and nproc is None and not launched:
+        raise BadInput(
+            f"--mode {mode}: needs ranks; add --nproc N (mobius-bench {command} --nproc 2"
+            f" --mode {mode} ...) or start it with torchrun --nproc-per-node N -m mobius_core"
+            f" {command} ..."
+        )
+    if mode not in DISTRIBUTED and (nproc is not None or launched):
+        raise BadInput(f"--nproc/torchrun: runs --mode ddp or fsdp, not {mode}")
+    check_available(mode)
+
+
+def check_nproc(nproc: int, device: str) -> None:
+    """A one-line error for fewer than 1 rank, or more ranks than GPUs on CUDA."""
+    if nproc < 1:
+        raise BadInput(f"--nproc: needs at least 1 process, got {nproc}")
+    if device == "cuda":
+        import torch
+
+        if nproc > torch.cuda.device_count():
+            raise BadInput(
+                f"--nproc: {nproc} processes but {torch.cuda.device_count()} GPU(s) here;"
+                " use at most one per GPU"
+            )
+
+
+def rank_argv(
+    args: argparse.Namespace, add_arguments: Callable[[argparse.ArgumentParser], None]
+) -> list[str]:
+    """The options in `args` that differ from their defaults, as words a rank parses back
+    into the same values (`--nproc` left out: a rank does not launch). For commands whose
+    options all take a value, as `step` and `profile`."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    words: list[str] = []
+    for action in parser._actions:
+        value = getattr(args, action.dest, action.default)
+        if action.dest != "nproc" and value != action.default:
+            words += [action.option_strings[-1], str(value)]
+    return words
+
+
+def relaunch(
+    command: str,
+    args: argparse.Namespace,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    device: str,
+) -> int:
+    """`command` with `args` again as `args.nproc` ranks; each failed rank in one line on
+    stderr. The exit status: 0 when every rank succeeded, else 1."""
+    check_nproc(args.nproc, device)
+    failures = launch(args.nproc, [command, *rank_argv(args, add_arguments)])
+    for line in failures:
+        print(f"mobius-bench: {line}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def launch(nproc: int, argv: list[str], entry: list[str] | None = None) -> list[str]:

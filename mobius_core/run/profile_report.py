@@ -129,6 +129,19 @@ def _seconds(cost: CompileResult) -> str:
 
 def mode_sentence(case: Case) -> str:
     """The mode the steps ran under, for the profile's head."""
+    if case.mode in ("ddp", "fsdp"):
+        wrapper = "DDP over the trainable parameters" if case.mode == "ddp" else "FSDP2 per layer"
+        return (
+            f"Mode: {case.mode} ({wrapper}), {case.world_size} ranks, each on its own data:"
+            " every rank profiled its own steps, so that the profiler's overhead fell on every"
+            " rank alike; the figures below are rank 0's (its traces here, rank N's in"
+            " `rankN/`), each rank's step time at the end."
+            + (
+                " On CPU (gloo) a correctness check, not a performance claim."
+                if case.device == "cpu"
+                else ""
+            )
+        )
     if case.mode != "compile":
         return "Mode: eager."
     return (
