@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         return relaunch("profile", args, add_arguments, device)
     if launched:
         shape = (config, variants, device, dtype, args.steps, args.warmup)
-        return _rank(args, shape, build, label)
+        return _rank(args, device, shape, build, label)
     write = partial(write_profile, config, variants, device, dtype, args.steps, args.warmup)
     out = fill_new_folder(
         lambda folder: files.extend(write(folder, build, args.mode, args.compile_mode)),
@@ -101,14 +101,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rank(args: argparse.Namespace, shape: tuple, build: Callable, label: str) -> int:
+def _rank(args: argparse.Namespace, device: str, shape: tuple, build: Callable, label: str) -> int:
     """This process as one rank: rank 0 makes the folder and sends its path to the others;
-    every rank profiles its own steps into it (`dist_profile`)."""
+    every rank profiles its own steps into it (`dist_profile`). `shape`: the leading
+    arguments of `write_rank_profile`."""
     from mobius_core.outputs import fill_new_folder
     from mobius_core.run import distributed
     from mobius_core.run.dist_profile import write_rank_profile
 
-    world = distributed.join(shape[2], args.rank_timeout)
+    world = distributed.join(device, args.rank_timeout)
     files: list[str] = []
 
     def fill(folder: Path | None) -> None:
