@@ -3,36 +3,18 @@ variant starting at the 2D baseline, and the memory and time of a run of the sam
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from converge_fixtures import parse, toy_options  # noqa: F401
 
 from mobius_core.errors import BadInput
 from mobius_core.report.converge_report import beside, is_converge, load, quality
 from mobius_core.run import cmd_converge
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny-run.json"  # has tiny-b1-f2-r64-fp32
-
-
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    cmd_converge.add_arguments(parser)
-    return parser.parse_args(list(argv))
-
-
-@pytest.fixture
-def toy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
-    monkeypatch.setattr(cmd_converge, "VAL_CLIPS", 4)
-    monkeypatch.setattr(cmd_converge, "VAL_PAIRS", 1)
-    monkeypatch.setattr(cmd_converge, "PRETRAIN_BATCH", 2)
-    return [
-        "--frames", "2", "--batch", "1", "--seeds", "2", "--steps", "1", "--eval-every", "1",
-        "--pretrain-steps", "1", "--variants", "mobius", "--device", "cpu",
-        "--cache", str(tmp_path / "cache"),
-    ]  # fmt: skip
 
 
 def test_converge_writes_a_report(toy: list[str], tmp_path: Path) -> None:
@@ -94,3 +76,15 @@ def test_ctrl_c_keeps_the_finished_seeds(
     record = load(out)
     assert sorted({r.seed for r in record.records}) == [0, 1]
     assert record.settings["interrupted"] is True
+
+
+def test_shape_follows_the_preset() -> None:
+    """tiny: 8 frames at 64 px (its own 4 frames are short for motion); any other preset its
+    own shape, sd15's being the claim shape (16 frames, 256 px); options given win."""
+    assert cmd_converge.shape_of(parse()) == (8, 64)
+    assert cmd_converge.shape_of(parse("--preset", "sd15")) == (16, 256)
+    assert cmd_converge.shape_of(parse("--preset", "small")) == (8, 256)
+    assert cmd_converge.shape_of(parse("--preset", "sd15", "--frames", "8")) == (8, 256)
+    assert cmd_converge.shape_of(parse("--resolution", "32")) == (8, 32)
+    with pytest.raises(BadInput, match="unknown preset 'sd21'"):
+        cmd_converge.shape_of(parse("--preset", "sd21"))

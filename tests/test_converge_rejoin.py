@@ -7,31 +7,14 @@ which the first step trains, so its curve leaves mobius's after step 0."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
+from converge_fixtures import parse, toy_options  # noqa: F401
 
 from mobius_core.errors import BadInput
 from mobius_core.report.converge_report import load
 from mobius_core.run import cmd_converge
-
-
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    cmd_converge.add_arguments(parser)
-    return parser.parse_args(list(argv))
-
-
-@pytest.fixture
-def toy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
-    monkeypatch.setattr(cmd_converge, "VAL_CLIPS", 4)
-    monkeypatch.setattr(cmd_converge, "VAL_PAIRS", 1)
-    monkeypatch.setattr(cmd_converge, "PRETRAIN_BATCH", 2)
-    return [
-        "--frames", "2", "--batch", "1", "--seeds", "2", "--steps", "1", "--eval-every", "1",
-        "--pretrain-steps", "1", "--device", "cpu", "--cache", str(tmp_path / "cache"),
-    ]  # fmt: skip
 
 
 def test_each_rejoin_depth_is_an_entry_with_its_k(toy: list[str], tmp_path: Path) -> None:

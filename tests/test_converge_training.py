@@ -19,11 +19,12 @@ from mobius_core.training.finetune import (
     finetune,
     from_weights,
 )
+from mobius_core.training.levelling import Levelling
 from mobius_core.training.pretrain import PretrainSettings, cache_path, pretrained
 from mobius_core.training.validation import validation_set
 
 CONFIG = preset("tiny", frames=2, resolution=64)
-STAGE1 = PretrainSettings(steps=1, batch=2, lr=1e-3, check_every=1, seed=0)
+STAGE1 = PretrainSettings(Levelling(1, 2, 0.02, max_steps=1), batch=2, lr=1e-3, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def source() -> ShapeClips:
 def test_cache_is_written_reused_and_rebuilt(tmp_path: Path, source: ShapeClips) -> None:
     valset = validation_set(source, clips=4, pairs=1)
     path = cache_path(tmp_path, CONFIG, source, STAGE1)
-    assert path.name == "unet2d-tiny-f2-r64-shapes-v2-seed0-steps1.safetensors"
+    assert path.name.startswith("unet2d-tiny-f2-r64-shapes-v2-seed0-")
     first, log = pretrained(tmp_path, CONFIG, source, valset, STAGE1)
     assert path.is_file() and not log.cached and log.steps_run == 1
     again, log = pretrained(tmp_path, CONFIG, source, valset, STAGE1)

@@ -3,7 +3,6 @@ a diffusers checkpoint and skip stage 1; without the extra, one line says what t
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -12,46 +11,12 @@ import torch
 
 diffusers = pytest.importorskip("diffusers")
 
+from converge_fixtures import parse, tiny_checkpoint, toy_options  # noqa: E402, F401
+
 from mobius_core.errors import BadInput  # noqa: E402
-from mobius_core.interop import configs  # noqa: E402
 from mobius_core.interop.export import load_checkpoint  # noqa: E402
-from mobius_core.models.config import preset  # noqa: E402
 from mobius_core.report.converge_report import load  # noqa: E402
 from mobius_core.run import cmd_converge  # noqa: E402
-
-TINY = preset("tiny", batch=1, frames=2)
-
-
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    cmd_converge.add_arguments(parser)
-    return parser.parse_args(list(argv))
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A tiny random diffusers UNet and a MotionAdapter whose out-projections are not zero."""
-    folder = tmp_path_factory.mktemp("ckpt")
-    torch.manual_seed(7)
-    unet = diffusers.UNet2DConditionModel(**configs.unet_config(TINY))
-    adapter = diffusers.MotionAdapter(**configs.adapter_config(TINY))
-    with torch.no_grad():
-        for name, p in adapter.named_parameters():
-            if "proj_out" in name:
-                p.normal_(0, 0.02)
-    unet.save_pretrained(folder / "unet")
-    adapter.save_pretrained(folder / "adapter")
-    return folder / "unet", folder / "adapter"
-
-
-@pytest.fixture
-def toy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
-    monkeypatch.setattr(cmd_converge, "VAL_CLIPS", 4)
-    monkeypatch.setattr(cmd_converge, "VAL_PAIRS", 1)
-    return [
-        "--frames", "2", "--batch", "1", "--seeds", "2", "--steps", "1", "--eval-every", "1",
-        "--variants", "mobius", "--device", "cpu", "--cache", str(tmp_path / "cache"),
-    ]  # fmt: skip
 
 
 def test_every_entry_starts_from_the_checkpoint(
@@ -61,7 +26,7 @@ def test_every_entry_starts_from_the_checkpoint(
     out = tmp_path / "out"
     argv = [*toy, "--unet", str(unet), "--motion-adapter", str(adapter), "--out", str(out)]
     assert cmd_converge.run(parse(*argv)) == 0
-    assert not (tmp_path / "cache").exists()  # stage 1 was skipped
+    assert not (tmp_path / "cache").exists()  # stage 1 was skipped, though --pretrain-steps
     record = load(out)
     assert record.pretrain["skipped"] is True
     assert (record.case.unet, record.case.motion_adapter) == (str(unet), str(adapter))

@@ -90,6 +90,8 @@ def _stage1(pretrain: dict[str, Any]) -> str:
         motion = f", motion modules from `{adapter}`" if adapter else ""
         return f"Stage 1 skipped: the 2D weights are the checkpoint's, `{p.get('unet')}`{motion}."
     stage1 = "read from the cache" if p.get("cached") else "trained now"
+    if p.get("stopped"):  # the levelling rule's sentence
+        return f"Stage 1 (2D model, {stage1}): {p.get('steps_run')} steps; {p['stopped']}."
     stop = "its validation loss levelled off" if p.get("levelled") else "its step budget"
     return f"Stage 1 (2D model, {stage1}): {p.get('steps_run')} steps, stopped at {stop}."
 

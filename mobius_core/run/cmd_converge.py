@@ -24,11 +24,17 @@ BUDGETS: dict[str, tuple[int, int]] = {
     "steps": (80, 40),
     "batch": (2, 1),
     "eval_every": (20, 20),
-    "pretrain_steps": (400, 100),
+    "pretrain_steps": (800, 100),  # stage 1's cap; it stops sooner once levelled off
 }
-PRETRAIN_BATCH, PRETRAIN_CHECK = 32, 50  # frames a stage-1 step; steps between its checks
+PRETRAIN_BATCH = 32  # single frames a stage-1 step
+# stage 1 has levelled off when, its validation loss checked every PRETRAIN_CHECK steps,
+# the best of the last LEVEL_WINDOW checks is less than LEVEL_FALL below the best before them
+PRETRAIN_CHECK, LEVEL_WINDOW, LEVEL_FALL = 50, 3, 0.03
 VAL_CLIPS, VAL_PAIRS = 16, 2  # the validation set: clips x (timestep, noise) pairs
-SHAPE = {"preset": "tiny", "frames": 8, "resolution": 64}  # the default shape
+PRESET = "tiny"
+# tiny's own clips (4 frames) are short for motion: converge runs it at 8 frames, 64 px;
+# any other preset at its own shape (sd15: the claim shape, 16 frames at 256 px)
+SHAPES = {"tiny": (8, 64)}
 # the claim trio and mobius-double fit the 10 minutes; diffusers-serial (serial's gradients
 # in diffusers' classes) would take it over, so it runs when named
 DEFAULT_VARIANTS = ("serial", "serial-ckpt", "mobius", "mobius-double")
@@ -37,9 +43,13 @@ DEFAULT_VARIANTS = ("serial", "serial-ckpt", "mobius", "mobius-double")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from mobius_core.interop.options import add_checkpoint_arguments
 
-    parser.add_argument("--preset", default=SHAPE["preset"], help="tiny, small or sd15")
-    parser.add_argument("--frames", type=int, default=SHAPE["frames"], help="frames per clip")
-    parser.add_argument("--resolution", type=int, default=SHAPE["resolution"], help="pixels")
+    parser.add_argument("--preset", default=PRESET, help="tiny, small or sd15")
+    parser.add_argument(
+        "--frames", type=int, help="frames per clip (default: tiny 8, else the preset's own)"
+    )
+    parser.add_argument(
+        "--resolution", type=int, help="pixels (default: tiny 64, else the preset's own)"
+    )
     parser.add_argument(
         "--variants",
         help=f"comma-separated variants (default: {','.join(DEFAULT_VARIANTS)}: what fits the"
@@ -57,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="the CI budget (under 3 minutes)")
     for name, (full, quick) in BUDGETS.items():
         flag = "--" + name.replace("_", "-")
-        parser.add_argument(flag, type=int, help=f"default {full}; with --quick {quick}")
+        what = "stage 1's step cap; " if name == "pretrain_steps" else ""
+        parser.add_argument(flag, type=int, help=f"{what}default {full}; with --quick {quick}")
     parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate, stage 2")
     parser.add_argument("--pretrain-lr", type=float, default=1e-3, help="AdamW lr, stage 1")
     parser.add_argument("--data", type=Path, help="a folder of latent clips (safetensors)")
@@ -77,15 +88,27 @@ def budget(args: argparse.Namespace, name: str, least: int = 1) -> int:
     return value
 
 
+def shape_of(args: argparse.Namespace) -> tuple[int, int]:
+    """Frames and resolution: the options given, else the preset's converge shape."""
+    from mobius_core.models.config import preset
+
+    own = preset(args.preset)
+    frames, resolution = SHAPES.get(args.preset, (own.frames, own.resolution))
+    frames = frames if args.frames is None else args.frames
+    resolution = resolution if args.resolution is None else args.resolution
+    return frames, resolution
+
+
 def settings_of(args: argparse.Namespace, entries: list[Entry]) -> ConvergeSettings:
     """The run's settings: the options given, the rest from the (quick) budget."""
     from mobius_core.training.converge import ConvergeSettings
     from mobius_core.training.finetune import FinetuneSettings
+    from mobius_core.training.levelling import Levelling
     from mobius_core.training.pretrain import PretrainSettings
 
-    pretrain_steps = budget(args, "pretrain_steps")
+    rule = Levelling(PRETRAIN_CHECK, LEVEL_WINDOW, LEVEL_FALL, budget(args, "pretrain_steps"))
     return ConvergeSettings(
-        PretrainSettings(pretrain_steps, PRETRAIN_BATCH, args.pretrain_lr, PRETRAIN_CHECK, 0),
+        PretrainSettings(rule, PRETRAIN_BATCH, args.pretrain_lr, 0),
         FinetuneSettings(
             budget(args, "steps"), budget(args, "batch"), args.lr, budget(args, "eval_every")
         ),
@@ -113,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
         variants = [baseline_name(), *variants]
         options.note(f"--variants: {baseline_name()} added: every verdict is set against it")
     batch = budget(args, "batch")
-    config = preset(args.preset, frames=args.frames, resolution=args.resolution, batch=batch)
+    frames, resolution = shape_of(args)
+    config = preset(args.preset, frames=frames, resolution=resolution, batch=batch)
     config = checkpoint_config(args, config)  # the checkpoint's layout must be the preset's
     rejoin = options.int_list(args.rejoin, "rejoin", least=0) or []
     settings = settings_of(args, setup.entries(variants, rejoin, config))
@@ -137,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
 
     folder = fill_new_folder(fill, args.out, "converge")
     record = done[0]
+    if record.pretrain.get("stopped"):
+        print(f"# stage 1: {record.pretrain['stopped']}")
     for verdict in record.verdicts:
         gap = verdict.difference.text()
         print(f"{verdict.variant} ({verdict.measure}): {verdict.text}; difference {gap}")

@@ -102,7 +102,8 @@ def converge(
     valset = validation_set(source, settings.val_clips, settings.val_pairs)
     if checkpoint is None:
         cached = cache_path(cache, config, source, settings.pretrain).exists()
-        with progress(0 if cached else settings.pretrain.steps, "stage 1: 2D model") as bar:
+        total = 0 if cached else settings.pretrain.levelling.max_steps  # it may stop sooner
+        with progress(total, "stage 1: 2D model") as bar:
             weights, log = pretrained(cache, config, source, valset, settings.pretrain, device, bar)
         start, stage1 = from_weights(weights), asdict(log)
     else:

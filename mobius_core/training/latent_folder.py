@@ -1,9 +1,10 @@
 """A folder of precomputed latent clips (`--data DIR`): a user's own encoded videos.
 
-Each `*.safetensors` file holds one tensor `(4, f, h, w)`, already scaled as the model
-expects (Stable Diffusion: the VAE's output times 0.18215). The files sorted by name are
-split: the last eighth (at least one) is the held-out validation set. There are no classes:
-every clip gets the same fixed context.
+Each `*.safetensors` file holds one tensor `(4, f, h, w)` of the run's shape (h = w =
+resolution / 8), already scaled as the model expects (Stable Diffusion: the VAE's output
+times 0.18215); any other shape is a one-line error naming the file. The files sorted by
+name are split: the last eighth (at least one) is the held-out validation set. There are
+no classes: every clip gets the same fixed context.
 """
 
 from __future__ import annotations
@@ -20,8 +21,14 @@ from mobius_core.models.config import VAE_FACTOR, Config
 from mobius_core.training.data import CONTEXT_SEED, Clips
 
 
-def read_clip(path: Path, channels: int) -> torch.Tensor:
-    """The one tensor of `path`, `(c, f, h, w)`; BadInput on anything else."""
+def expected_shape(config: Config) -> tuple[int, int, int, int]:
+    """The latent clip `config` takes: `(c, f, h, w)`."""
+    side = config.resolution // VAE_FACTOR
+    return (config.latent_channels, config.frames, side, side)
+
+
+def read_clip(path: Path, config: Config) -> torch.Tensor:
+    """The one tensor of `path`, of `expected_shape(config)`; BadInput on anything else."""
     try:
         tensors = load_file(path)
     except (SafetensorError, OSError) as error:
@@ -29,8 +36,13 @@ def read_clip(path: Path, channels: int) -> torch.Tensor:
     if len(tensors) != 1:
         raise BadInput(f"{path}: expected one tensor, found {len(tensors)}")
     (clip,) = tensors.values()
-    if clip.dim() != 4 or clip.shape[0] != channels:
-        raise BadInput(f"{path}: expected a ({channels}, f, h, w) tensor, got {tuple(clip.shape)}")
+    expected = expected_shape(config)
+    if tuple(clip.shape) != expected:
+        raise BadInput(
+            f"{path}: expected a {expected} tensor (channels, frames, height, width) for"
+            f" --preset {config.name} --frames {config.frames} --resolution"
+            f" {config.resolution}, got {tuple(clip.shape)}"
+        )
     return clip.float()
 
 
@@ -43,18 +55,7 @@ class LatentFolder:
         files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
         if len(files) < 2:
             raise BadInput(f"--data {folder}: needs a folder with at least two *.safetensors")
-        clips = [read_clip(f, config.latent_channels) for f in files]
-        shape = clips[0].shape
-        for path, clip in zip(files, clips, strict=True):
-            if clip.shape != shape:
-                raise BadInput(
-                    f"{path}: shape {tuple(clip.shape)}, but {files[0].name} has {tuple(shape)}"
-                )
-        if shape[1] != config.frames or shape[2] * VAE_FACTOR != config.resolution:
-            raise BadInput(
-                f"--data {folder}: clips of {shape[1]} frames at {shape[2] * VAE_FACTOR} px"
-                f" do not match --frames {config.frames} --resolution {config.resolution}"
-            )
+        clips = [read_clip(f, config) for f in files]
         held = max(1, len(clips) // 8)
         self.train = torch.stack(clips[:-held])  # (n, 4, f, h, w)
         self.held = torch.stack(clips[-held:])

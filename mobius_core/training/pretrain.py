@@ -1,13 +1,15 @@
 """Stage 1: the 2D model, trained as a per-frame denoiser on single frames, cached.
 
 The full 2D UNet learns to denoise single frames of the clips, with each clip's class
-context, until its validation loss levels off (or the step budget ends). Its weights are
-cached as a safetensors file named by preset, shape, data, seed and step budget: a missing
-file is rebuilt, a corrupt one is a one-line error.
+context, until its validation loss levels off or the cap is hit (`levelling`). Its weights
+are cached as a safetensors file whose name holds the preset, shape, data and seed, and a
+digest of every setting that changes the weights (the levelling rule, the cap, learning
+rate, batch): a missing file is rebuilt, a corrupt one is a one-line error.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,39 +27,48 @@ from mobius_core.models.variants import build_unet2d
 from mobius_core.outputs import write_bytes_atomic
 from mobius_core.training.data import Source
 from mobius_core.training.devices import synchronize
+from mobius_core.training.levelling import Levelling, fall, levelled, stopped
 from mobius_core.training.step import TRAIN_STEPS, Batch, make_optimizer, train_step
 from mobius_core.training.validation import ValidationSet, evaluate
-
-LEVELLED = 0.01  # a check that gains less than 1% on the best so far has not improved
-PATIENCE = 2  # checks in a row without improvement: the loss has levelled off
 
 
 @dataclass(frozen=True)
 class PretrainSettings:
-    steps: int  # the budget; training stops earlier once the loss levels off
+    levelling: Levelling  # when to stop: levelled off, or the cap
     batch: int  # single frames per step
     lr: float
-    check_every: int  # steps between validation checks
     seed: int
 
 
 @dataclass
 class PretrainLog:
-    """What stage 1 did: its validation curve and where it stopped."""
+    """What stage 1 did: its validation curve and where and why it stopped."""
 
     steps_run: int = 0
     seconds: float = 0.0
     check_steps: list[int] = field(default_factory=list)
     check_loss: list[float] = field(default_factory=list)
-    levelled: bool = False  # stopped because the loss levelled off, not at the budget
+    levelled: bool = False  # stopped because the loss levelled off, not at the cap
+    fall: float | None = None  # the fall over the rule's last window of checks, at the stop
+    stopped: str = ""  # why it stopped, in a sentence
+    rule: dict[str, Any] = field(default_factory=dict)  # the levelling rule's parameters
     cached: bool = False  # read from the cache, not trained now
     path: str = ""
 
 
 def cache_path(folder: Path, config: Config, source: Source, settings: PretrainSettings) -> Path:
+    """The cache file of these weights: readable parts, then a digest of every setting."""
+    key = {
+        "preset": config.name,
+        "frames": config.frames,
+        "resolution": config.resolution,
+        "data": source.name,
+        **asdict(settings),
+    }
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     name = (
         f"unet2d-{config.name}-f{config.frames}-r{config.resolution}-{source.name}"
-        f"-seed{settings.seed}-steps{settings.steps}.safetensors"
+        f"-seed{settings.seed}-{digest}.safetensors"
     )
     return folder / name
 
@@ -86,8 +97,9 @@ def pretrain(
         model = build_unet2d(config)
     optimizer = make_optimizer(model, settings.lr)
     gen = torch.Generator().manual_seed(settings.seed)
-    log, best, stale = PretrainLog(), float("inf"), 0
-    for step in range(1, settings.steps + 1):
+    rule = settings.levelling
+    log = PretrainLog(rule=asdict(rule))
+    for step in range(1, rule.max_steps + 1):
         batch = frames_batch(source, settings.batch, gen).to(device)
         start = _now(device)
         loss = train_step(model, optimizer, batch).item()
@@ -96,16 +108,15 @@ def pretrain(
         if bar is not None:
             bar.done()
             bar.doing(f"loss {loss:.4f}")
-        if step % settings.check_every and step != settings.steps:
+        if step % rule.check_every and step != rule.max_steps:
             continue
-        val = evaluate(model, valset, source.contexts, device).overall
         log.check_steps.append(step)
-        log.check_loss.append(val)
-        stale = 0 if val < best * (1 - LEVELLED) else stale + 1
-        best = min(best, val)
-        if stale >= PATIENCE:
+        log.check_loss.append(evaluate(model, valset, source.contexts, device).overall)
+        if levelled(log.check_loss, rule):
             log.levelled = True
             break
+    log.fall = fall(log.check_loss, rule.window)
+    log.stopped = stopped(log.check_steps, log.check_loss, rule)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     return state, log
 

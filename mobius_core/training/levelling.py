@@ -1,0 +1,60 @@
+"""Stage 1's stopping rule: when its validation loss has levelled off, or the cap is hit.
+
+The validation loss is checked every `check_every` steps. After a check it has levelled off
+when the best of the last `window` checks improved on the best before them by less than
+`threshold` (a fraction): (best before - best of the window) / best before < threshold.
+Bests, not single checks, so that one noisy check neither stops training nor keeps it going.
+Training stops there, or at `max_steps` (the cap), which the log then says plainly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Levelling:
+    """The rule's parameters: every one of them changes where stage 1 stops."""
+
+    check_every: int  # steps between validation checks
+    window: int  # checks the fall is measured over
+    threshold: float  # a fall below this fraction over the window is level
+    max_steps: int  # the cap
+
+
+def fall(losses: list[float], window: int) -> float | None:
+    """How far the best of the last `window` checks fell below the best before them, as a
+    fraction of that; None before `window + 1` checks."""
+    if len(losses) <= window:
+        return None
+    before, now = min(losses[:-window]), min(losses[-window:])
+    return (before - now) / before
+
+
+def levelled(losses: list[float], rule: Levelling) -> bool:
+    """Whether the checks so far show the loss levelled off under `rule`."""
+    fell = fall(losses, rule.window)
+    return fell is not None and fell < rule.threshold
+
+
+def stopped(steps: list[int], losses: list[float], rule: Levelling) -> str:
+    """Why stage 1 stopped, in one plain sentence for summary.md and converge.json.
+
+    steps, losses: the checks so far, at their steps."""
+    fell = fall(losses, rule.window)
+    if fell is None:
+        return f"stage 1 stopped at the cap ({rule.max_steps} steps), too soon to tell levelling"
+    span = steps[-1] - steps[-1 - rule.window]  # the window's steps
+    window = (
+        f"the best of its last {rule.window} checks ({span} steps) was {fell:.1%} below the"
+        f" best before them"
+    )
+    if fell < rule.threshold:
+        return (
+            f"its validation loss levelled off at step {steps[-1]}: {window}, under the"
+            f" rule's {rule.threshold:.1%}"
+        )
+    return (
+        f"stage 1 stopped at the cap ({rule.max_steps} steps), still falling: {window}"
+        f" (the rule wants under {rule.threshold:.1%})"
+    )

@@ -1,0 +1,61 @@
+"""`--data DIR`: a folder of latent clips, each `(4, f, h, w)` of the run's shape; a clip of
+any other channels, frames, height or width is a one-line error naming the file and the
+shape expected (exit status 2 from the CLI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from mobius_core.cli import main
+from mobius_core.errors import BadInput
+from mobius_core.models.config import preset
+from mobius_core.training.latent_folder import LatentFolder, expected_shape
+
+CONFIG = preset("tiny", frames=2, resolution=64)  # latents (4, 2, 8, 8)
+
+
+def write(folder: Path, shapes: list[tuple[int, ...]]) -> list[Path]:
+    """One zero clip per shape, named clip0, clip1, ..."""
+    folder.mkdir(exist_ok=True)
+    paths = [folder / f"clip{i}.safetensors" for i in range(len(shapes))]
+    for path, shape in zip(paths, shapes, strict=True):
+        save_file({"latents": torch.zeros(shape)}, path)
+    return paths
+
+
+def test_clips_of_the_runs_shape_are_read(tmp_path: Path) -> None:
+    assert expected_shape(CONFIG) == (4, 2, 8, 8)  # 64 px / 8
+    write(tmp_path / "data", [(4, 2, 8, 8)] * 9)
+    source = LatentFolder(tmp_path / "data", CONFIG)
+    assert source.train.shape == (8, 4, 2, 8, 8) and source.held.shape == (1, 4, 2, 8, 8)
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [(3, 2, 8, 8), (4, 3, 8, 8), (4, 2, 16, 8), (4, 2, 8, 16), (4, 2, 8)],
+    ids=["channels", "frames", "height", "width", "rank"],
+)
+def test_a_clip_of_another_shape_is_one_line_naming_it(
+    tmp_path: Path, wrong: tuple[int, ...]
+) -> None:
+    _, bad = write(tmp_path / "data", [(4, 2, 8, 8), wrong])
+    with pytest.raises(BadInput) as error:
+        LatentFolder(tmp_path / "data", CONFIG)
+    message = str(error.value)
+    assert message.startswith(f"{bad}: expected a (4, 2, 8, 8) tensor")
+    assert f"got {wrong}" in message and "\n" not in message
+
+
+def test_cli_exits_2_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, bad = write(tmp_path / "data", [(4, 2, 8, 8), (4, 2, 8, 16)])
+    argv = ["converge", "--frames", "2", "--resolution", "64", "--data", str(tmp_path / "data"),
+            "--device", "cpu", "--cache", str(tmp_path / "cache")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{bad}: expected a (4, 2, 8, 8) tensor" in err
+    assert "--preset tiny --frames 2 --resolution 64" in err
+    assert not (tmp_path / "cache").exists()  # nothing was trained
