@@ -1,4 +1,5 @@
-"""`mobius-bench step --mode`: modes one process cannot run are one-line errors."""
+"""`mobius-bench step --mode`: ddp without ranks, and --compile-mode without compile, are
+one-line errors."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from mobius_core.cli import main
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--mode", "ddp"], "--mode ddp: runs across processes"),
+        (["--mode", "ddp"], "--mode ddp: needs ranks; add --nproc N"),
         (["--compile-mode", "max-autotune"], "--compile-mode: needs --mode compile"),
     ],
 )

@@ -125,37 +125,18 @@ def _ranked(options: Options, world_size: int | None) -> Options:
     or a launch without such a mode, is bad input."""
     from dataclasses import replace
 
-    from mobius_core.run.dist_wrap import DISTRIBUTED, check_available
+    from mobius_core.run.dist_launch import check_ranks
 
-    if world_size is None:
-        if options.mode in DISTRIBUTED:
-            raise BadInput(
-                f"--mode {options.mode}: needs ranks; add --nproc N (mobius-bench bench --nproc 2"
-                f" --mode {options.mode} -- ...) or start it with torchrun --nproc-per-node N"
-                " -m mobius_core bench ..."
-            )
-        return options
-    if options.mode not in DISTRIBUTED:
-        raise BadInput(f"--nproc/torchrun: runs --mode ddp or fsdp, not {options.mode}")
-    check_available(options.mode)
-    return replace(options, world_size=world_size)
+    check_ranks("bench", options.mode, world_size, False)
+    return options if world_size is None else replace(options, world_size=world_size)
 
 
 def _launch(args: argparse.Namespace, options: Options, benchmark_json: Path | None) -> int:
     """This command as `--nproc` ranks; everything checked here first."""
-    from mobius_core.run.dist_launch import launch
+    from mobius_core.run.dist_launch import check_nproc, launch
     from mobius_core.run.matrix import plan
 
-    if args.nproc < 1:
-        raise BadInput(f"--nproc: needs at least 1 process, got {args.nproc}")
-    if options.device == "cuda":
-        import torch
-
-        if args.nproc > torch.cuda.device_count():
-            raise BadInput(
-                f"--nproc: {args.nproc} processes but {torch.cuda.device_count()} GPU(s) here;"
-                " use at most one per GPU"
-            )
+    check_nproc(args.nproc, options.device)
     plan(_ranked(options, args.nproc))
     if benchmark_json is not None:
         check_new_file(benchmark_json)
