@@ -6,7 +6,8 @@ Checks every 10 steps, window 2, threshold 5%. The series 1.0, 0.7, 0.6, 0.69, 0
   been 1.4% below 0.7, the check two back: the bests keep going) ;  check 5: 0.6 -> 0.5,
   16.7% ;  check 6: 0.6 -> 0.45, 25% ;  check 7: 0.5 -> 0.44, 12% ;
   check 8 (step 80): 0.45 -> 0.435, 3.3% < 5%: levelled off, stop at step 80.
-With a cap of 50 steps it stops at check 5, still falling by 16.7% over the last 20 steps.
+With a cap of 50 steps it stops at check 5, still falling by 16.7% over the last 20 steps;
+with a cap of 20, after two checks, by (1.0 - 0.7) / 1.0 = 30% over its last check.
 """
 
 from __future__ import annotations
@@ -44,15 +45,26 @@ def test_stopped_says_why() -> None:
     capped = Levelling(10, 2, 0.05, max_steps=50)
     assert stopped(steps[:5], SERIES[:5], capped) == (
         "stage 1 stopped at the cap (50 steps), still falling: the best of its last 2 checks"
-        " (20 steps) was 16.7% below the best before them (the rule wants under 5.0%)"
+        " (20 steps) was 16.7% below the best before them (the rule wants under 5.0% over"
+        " 2 checks)"
     )
+    early = Levelling(10, 2, 0.05, max_steps=20)
+    assert stopped(steps[:2], SERIES[:2], early) == (
+        "stage 1 stopped at the cap (20 steps), still falling: the best of its last check"
+        " (10 steps) was 30.0% below the best before them (the rule wants under 5.0% over"
+        " 2 checks)"
+    )
+    assert stopped(steps[:1], SERIES[:1], early).endswith("after one check or none")
 
 
-@pytest.mark.parametrize(("cap", "steps_run", "level"), [(200, 80, True), (50, 50, False)])
+@pytest.mark.parametrize(
+    ("cap", "steps_run", "level", "fell"),
+    [(200, 80, True, 1 / 30), (50, 50, False, 1 / 6), (20, 20, False, 0.3)],
+)
 def test_pretrain_stops_where_the_rule_says(
-    monkeypatch: pytest.MonkeyPatch, cap: int, steps_run: int, level: bool
+    monkeypatch: pytest.MonkeyPatch, cap: int, steps_run: int, level: bool, fell: float
 ) -> None:
-    """The series above as the validation losses: it stops at step 80, or at the cap of 50."""
+    """The series above as the validation losses: it stops at step 80, or at the cap."""
     losses = iter(SERIES)
     config = preset("tiny", frames=2)
     source = ShapeClips(config)
@@ -65,7 +77,7 @@ def test_pretrain_stops_where_the_rule_says(
     _, log = stage1.pretrain(config, source, None, settings)  # type: ignore[arg-type]
     assert log.steps_run == steps_run and log.levelled is level
     assert log.check_steps == list(range(10, steps_run + 1, 10))
-    assert log.fall == pytest.approx(1 / 30 if level else 1 / 6)
+    assert log.fall == pytest.approx(fell)
     assert log.stopped.startswith("its validation" if level else "stage 1 stopped at the cap")
     assert log.rule == {"check_every": 10, "window": 2, "threshold": 0.05, "max_steps": cap}
 

@@ -37,24 +37,32 @@ def levelled(losses: list[float], rule: Levelling) -> bool:
     return fell is not None and fell < rule.threshold
 
 
+def span(losses: list[float], rule: Levelling) -> int:
+    """The checks a stop is described over: the rule's window, or all but the first when
+    there are fewer (a cap hit early); 0 with one check or none."""
+    return min(rule.window, len(losses) - 1) if losses else 0
+
+
 def stopped(steps: list[int], losses: list[float], rule: Levelling) -> str:
     """Why stage 1 stopped, in one plain sentence for summary.md and converge.json.
 
     steps, losses: the checks so far, at their steps."""
-    fell = fall(losses, rule.window)
-    if fell is None:
-        return f"stage 1 stopped at the cap ({rule.max_steps} steps), too soon to tell levelling"
-    span = steps[-1] - steps[-1 - rule.window]  # the window's steps
+    checks = span(losses, rule)
+    if checks < 1:
+        return f"stage 1 stopped at the cap ({rule.max_steps} steps) after one check or none"
+    fell = fall(losses, checks)
+    assert fell is not None  # checks < len(losses)
+    last = f"last {checks} checks" if checks > 1 else "last check"
     window = (
-        f"the best of its last {rule.window} checks ({span} steps) was {fell:.1%} below the"
-        f" best before them"
+        f"the best of its {last} ({steps[-1] - steps[-1 - checks]} steps) was {fell:.1%}"
+        f" below the best before them"
     )
-    if fell < rule.threshold:
+    if levelled(losses, rule):
         return (
             f"its validation loss levelled off at step {steps[-1]}: {window}, under the"
             f" rule's {rule.threshold:.1%}"
         )
     return (
         f"stage 1 stopped at the cap ({rule.max_steps} steps), still falling: {window}"
-        f" (the rule wants under {rule.threshold:.1%})"
+        f" (the rule wants under {rule.threshold:.1%} over {rule.window} checks)"
     )

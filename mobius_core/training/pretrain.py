@@ -27,7 +27,7 @@ from mobius_core.models.variants import build_unet2d
 from mobius_core.outputs import write_bytes_atomic
 from mobius_core.training.data import Source
 from mobius_core.training.devices import synchronize
-from mobius_core.training.levelling import Levelling, fall, levelled, stopped
+from mobius_core.training.levelling import Levelling, fall, levelled, span, stopped
 from mobius_core.training.step import TRAIN_STEPS, Batch, make_optimizer, train_step
 from mobius_core.training.validation import ValidationSet, evaluate
 
@@ -49,7 +49,7 @@ class PretrainLog:
     check_steps: list[int] = field(default_factory=list)
     check_loss: list[float] = field(default_factory=list)
     levelled: bool = False  # stopped because the loss levelled off, not at the cap
-    fall: float | None = None  # the fall over the rule's last window of checks, at the stop
+    fall: float | None = None  # levelling.fall over levelling.span's checks, at the stop
     stopped: str = ""  # why it stopped, in a sentence
     rule: dict[str, Any] = field(default_factory=dict)  # the levelling rule's parameters
     cached: bool = False  # read from the cache, not trained now
@@ -115,7 +115,7 @@ def pretrain(
         if levelled(log.check_loss, rule):
             log.levelled = True
             break
-    log.fall = fall(log.check_loss, rule.window)
+    log.fall = fall(log.check_loss, span(log.check_loss, rule))
     log.stopped = stopped(log.check_steps, log.check_loss, rule)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     return state, log
