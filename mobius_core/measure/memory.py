@@ -5,8 +5,10 @@ reset as the step begins. Cross-check: NVML device memory before, after and at p
 background sampler) and this process's own. The breakdown names the resident parts
 (`parameters` with buffers, `optimizer`, `batch`) and the step's parts (`gradients`,
 `saved`, and `rest`, what the named parts leave of the allocator's peak: CUDA only, since
-the CPU allocator keeps no peak). The leak check compares memory after the step with memory
-before it, and asks the saved-tensor tracker whether the step's autograd graph outlived it.
+the CPU allocator keeps no peak). Under FSDP every part is this rank's: a sharded
+(DTensor) parameter, gradient or optimizer state counts its local shard. The leak check
+compares memory after the step with memory before it, and asks the saved-tensor tracker
+whether the step's autograd graph outlived it.
 """
 
 from __future__ import annotations
@@ -42,9 +44,18 @@ def storage_key(tensor: Tensor) -> int:
     return compat.storage_key(tensor)
 
 
+def local(tensor: Tensor) -> Tensor:
+    """What this rank holds of `tensor`: its local shard when it is a DTensor (FSDP2's
+    parameters, gradients and optimizer state), whose own size is the global one."""
+    if not hasattr(tensor, "to_local"):
+        return tensor
+    with torch.no_grad():  # no autograd view of a parameter
+        return tensor.to_local()
+
+
 def tensor_bytes(tensors: Iterable[Tensor]) -> int:
-    """Bytes of distinct storages among `tensors`."""
-    storages = {storage_key(t): t.untyped_storage().nbytes() for t in tensors}
+    """Bytes of distinct storages among `tensors`, each DTensor's local shard only."""
+    storages = {storage_key(t): t.untyped_storage().nbytes() for t in map(local, tensors)}
     return sum(storages.values())
 
 
@@ -54,8 +65,10 @@ def parameter_bytes(model: nn.Module) -> int:
 
 
 def gradient_bytes(model: nn.Module) -> int:
-    """What the gradients of the trainable parameters occupy once all exist."""
-    return sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    """What the gradients of the trainable parameters occupy once all exist (this rank's
+    shards under FSDP)."""
+    shards = (local(p) for p in model.parameters() if p.requires_grad)
+    return sum(s.numel() * s.element_size() for s in shards)
 
 
 def optimizer_bytes(optimizer: torch.optim.Optimizer) -> int:

@@ -23,6 +23,7 @@ from dataclasses import replace
 import torch
 from torch import nn
 
+from mobius_core.measure.memory import local
 from mobius_core.measure.results import (
     DistributedResult,
     ParamCounts,
@@ -218,8 +219,8 @@ def _peak(passes: Untimed, model: nn.Module, optimizer, device: str) -> int | No
 
 def _local_bytes(tensor: torch.Tensor) -> int:
     """Bytes this rank holds of `tensor`: its shard when it is a DTensor."""
-    local = tensor.to_local() if hasattr(tensor, "to_local") else tensor
-    return local.numel() * local.element_size()
+    shard = local(tensor)
+    return shard.numel() * shard.element_size()
 
 
 def _wrapping(model: nn.Module, mode: str) -> str:
