@@ -21,7 +21,7 @@ def _savings(ax: Axes, panel: Panel) -> None:
     for figure, colour, claim in FIGURES:
         line = sorted(panel.predicted, key=lambda p: p.k)
         if line:
-            proxy = " (FLOPs)" if figure == "time" else " (states+saved)"
+            proxy = " (FLOPs)" if figure == "time" else " (peak)"
             values = [100 * getattr(p, f"{figure}_saving") for p in line]
             ax.plot(
                 [p.k for p in line],

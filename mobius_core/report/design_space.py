@@ -4,10 +4,10 @@ run, set against the paper's 24% and 12%; and, from `converge`, what each k lear
 no torch.
 
 A sweep file holds one dry run per k (its config's `rejoin_positions` is k). Predicted
-memory is the states (weights, gradients, AdamW) plus the tensors saved for backward, the
-dry run's figure for the peak; predicted time is the step's FLOPs, a proxy that takes no
-account of kernel efficiency. k = 0 is mobius itself. A k means a place in one preset's
-decoder, so points are set side by side only within a preset (`panels`).
+memory is the dry run's peak (`DryRecord.predicted_peak`); predicted time is the step's
+FLOPs, a proxy that takes no account of kernel efficiency. k = 0 is mobius itself. A k means
+a place in one preset's decoder, so points are set side by side only within a preset
+(`panels`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from mobius_core.measure.results import RecordError, Versioned
 from mobius_core.report.claims import MEMORY_CLAIM, TIME_CLAIM, verdict_interval, verdict_value
 from mobius_core.report.converge_record import ConvergeRecord
 from mobius_core.report.markdown import number, table
-from mobius_core.report.record import Case, DryRecord, DryRun, Record
+from mobius_core.report.record import Case, DryRun, Record
 
 REJOINING = "mobius-double"  # the variant whose return bridges `rejoin_positions` places
 SINGLE = "mobius"  # mobius-double at k = 0
@@ -93,11 +93,6 @@ def rejoin_of(config: dict[str, Any]) -> int:
     return len(config["block_channels"]) * (int(config["layers_per_level"]) + 1)
 
 
-def _predicted_memory(r: DryRecord) -> int:
-    s = r.states
-    return (s.parameters or 0) + (s.gradients or 0) + (s.optimizer or 0) + (r.saved.bytes or 0)
-
-
 def predicted(sweep: Sweep) -> list[Point]:
     """The dry run's point for each k, in the sweep's order."""
     points = []
@@ -111,7 +106,7 @@ def predicted(sweep: Sweep) -> list[Point]:
         points.append(
             Point(
                 k=rejoin_of(run.config),
-                memory_saving=1 - _predicted_memory(double) / _predicted_memory(base),
+                memory_saving=1 - double.predicted_peak / base.predicted_peak,
                 time_saving=1 - double.flops.total / base.flops.total,
                 measured=False,
                 case=double.case.key,

@@ -3,8 +3,7 @@
 
 Each point holds the dry run's records of the baseline (serial) and the candidate (mobius)
 at that shape; `prediction` reads from them the two ratios the claims are judged on:
-memory as states (weights, gradients, AdamW) plus the bytes saved for backward, the dry
-run's figure for the peak, and the step's FLOPs.
+memory as the dry run's peak (`DryRecord.predicted_peak`), and the step's FLOPs.
 """
 
 from __future__ import annotations
@@ -72,18 +71,12 @@ def shape_of(run: DryRun) -> Shape:
     return case.batch, case.frames, case.resolution
 
 
-def predicted_memory(record: DryRecord) -> int:
-    """States plus bytes saved for backward: the dry run's figure for the peak."""
-    s = record.states
-    return (s.parameters or 0) + (s.gradients or 0) + (s.optimizer or 0) + (record.saved.bytes or 0)
-
-
 def _pair(run: DryRun) -> tuple[DryRecord, DryRecord]:
     base = next((r for r in run.records if r.variant.baseline), None)
     new = next((r for r in run.records if r.variant.name == CANDIDATE), None)
     if base is None or new is None:
         raise RecordError(f"runs: {run.records[0].case.key} lacks the baseline or {CANDIDATE}")
-    if not (base.flops.total and new.flops.total and predicted_memory(base)):
+    if not (base.flops.total and new.flops.total and base.predicted_peak):
         raise RecordError(f"runs: {run.records[0].case.key} lacks FLOPs or bytes")
     return base, new
 
@@ -94,7 +87,7 @@ def prediction(run: DryRun) -> Prediction:
     assert base.flops.total is not None and new.flops.total is not None
     return Prediction(
         shape_of(run),
-        predicted_memory(new) / predicted_memory(base),
+        new.predicted_peak / base.predicted_peak,
         base.flops.total,
         new.flops.total,
     )

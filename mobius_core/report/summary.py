@@ -9,6 +9,7 @@ import pandas as pd
 
 from mobius_core.outputs import write_atomic
 from mobius_core.report import plots
+from mobius_core.report.claims import CHECK_NOTE, mark_checks
 from mobius_core.report.claims_map import MAP
 from mobius_core.report.claims_map_plot import write_map
 from mobius_core.report.distributed import distributed_section
@@ -85,7 +86,8 @@ def _claims_table(
     if quality is not None:
         for line, cell in zip(lines, quality, strict=True):
             line["quality"] = cell
-    return f"Peak memory is the {label}.\n\n" + table(with_mode(lines, rows))
+    checks = "" if claims.empty or claims["judged"].all() else f" {CHECK_NOTE}"
+    return f"Peak memory is the {label}.{checks}\n\n" + table(with_mode(lines, rows))
 
 
 def _time(r: pd.Series) -> str:
@@ -105,7 +107,8 @@ def _predicted(rows: pd.DataFrame, predicted: pd.DataFrame) -> str:
         if (r["case"], r["variant"]) not in pred.index or r["status"] != OK:
             continue
         p = pred.loc[(r["case"], r["variant"])]
-        parts = [p.get(c) for c in ("mem_parameters", "mem_gradients", "mem_optimizer")]
+        held = p.get("mem_parameters") + p.get("mem_optimizer")  # at the peak, as backward
+        peak = held + max(p.get("saved_bytes"), p.get("mem_gradients"))  # begins
         lines.append(
             {
                 "case": r["case"],
@@ -114,7 +117,7 @@ def _predicted(rows: pd.DataFrame, predicted: pd.DataFrame) -> str:
                 "FLOPs measured": flops(r.get("flops")),
                 "saved predicted": size(p.get("saved_bytes")),
                 "saved measured": size(r.get("saved_bytes")),
-                "states+saved predicted": size(sum(parts, p.get("saved_bytes"))),
+                "peak predicted": size(peak),
                 "peak measured": size(mem),
                 **(_allocator_gap(p.get("saved_bytes"), r.get("saved_allocator")) if gpu else {}),
             }
@@ -135,6 +138,9 @@ def _paragraph(claims: pd.DataFrame, baseline: str | None) -> str:
     if claims.empty:
         against = baseline or "a baseline variant"
         return f"No case has both {against} and {CANDIDATE} measured, so no claim can be judged."
+    claims = claims[claims["judged"]]
+    if claims.empty:
+        return "No case is judged against the claims: every one is a correctness check."
     best = claims.loc[claims["time_saving"].idxmax()]
     worst = claims.loc[claims["time_saving"].idxmin()]
     gap = claims["flop_saving"] - claims["time_saving"]
@@ -205,7 +211,7 @@ def write_report(
     guesses, _ = merge([r for run in predicted for r in run.records])
     rows = frame(records)
     baseline = baseline_name(records)
-    claims = claims_frame(rows, records, baseline)
+    claims = mark_checks(claims_frame(rows, records, baseline), rows)
     colours = {name: info.colour for name, info in variants(records).items()}
     headline = headline_case(rows, baseline, case)
     figures = {
