@@ -1,5 +1,6 @@
 """The report with more than one execution mode: a `mode` column in the claims table, a
-verdict per mode, and the modes side by side; figures worked out by hand from the fixture."""
+verdict per mode (none for CPU ddp and fsdp, a correctness check), and the modes side by
+side; figures worked out by hand from the fixture."""
 
 from __future__ import annotations
 
@@ -27,6 +28,24 @@ def _compiled_copy(folder: Path) -> Path:
         if record["variant"]["name"] == "mobius":
             record["ratio_to_baseline"] = {"ratio": 0.5, "low": 0.4, "high": 0.6}
     path = folder / "compiled.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _distributed_copy(folder: Path, mode: str, ratio: dict[str, float]) -> Path:
+    """The fixture run (CPU) as if run under `mode` over 2 ranks, mobius's time ratio set to
+    `ratio`; under fsdp each rank holds half of every parameter, gradient and AdamW state."""
+    data = json.loads(RUN.read_text())
+    for bench in data["benchmarks"]:
+        record = bench["extra_info"]
+        record["case"].update(mode=mode, world_size=2, key=record["case"]["key"] + f"-{mode}-w2")
+        if mode == "fsdp":
+            parts = record["memory"]["breakdown"]
+            for part in ("parameters", "gradients", "optimizer"):
+                parts[part] //= 2
+        if record["variant"]["name"] == "mobius":
+            record["ratio_to_baseline"] = ratio
+    path = folder / f"{mode}.json"
     path.write_text(json.dumps(data))
     return path
 
@@ -68,3 +87,32 @@ def test_two_modes_get_a_mode_column_a_verdict_each_and_a_side_by_side_table(
     # b2: serial 20273640, mobius 16781640 -> 0.828; the eager line first, then compile
     b2 = section.index("| tiny-b2-f2-r64-fp32 | eager | 1 | 0.769 [0.657, 1.149] | 0.828 |")
     assert b2 < section.index("| tiny-b2-f2-r64-fp32 | compile | 1 | 0.500")
+
+
+HALF = {"ratio": 0.5, "low": 0.4, "high": 0.6}  # a 50% time saving [40%, 60%]
+
+
+def test_cpu_ddp_cases_are_a_correctness_check_without_verdict_or_rank(tmp_path: Path) -> None:
+    summary = _summary(tmp_path, RUN, _distributed_copy(tmp_path, "ddp", HALF))
+    # ddp b1: memory 10.9% (as eager), time 50% [40%, 60%]: shown, but no PASS or FAIL
+    assert (
+        "| tiny-b1-f2-r64-fp32-ddp-w2 | ddp | mobius | ok |" in summary
+        and "| +10.9% | correctness check | +50.0% [+40.0%, +60.0%] | correctness check |"
+        in summary
+    )
+    assert "a correctness check of the distributed step, not a performance claim" in summary
+    # the ranking holds the eager cases only: b2 saves 1 - 0.7688 = 23.1%, b1 18.1%; the
+    # ddp cases' 50% would otherwise be the most
+    assert (
+        "Mobius saves the most time at tiny-b2-f2-r64-fp32 (23.1%, memory 17.2%) and the"
+        " least at tiny-b1-f2-r64-fp32 (18.1%, memory 10.9%)." in summary
+    )
+
+
+def test_a_cpu_ddp_run_alone_gets_no_verdict_in_its_opening_or_ranking(tmp_path: Path) -> None:
+    summary = _summary(tmp_path, _distributed_copy(tmp_path, "ddp", HALF))
+    opening = summary.split("\n")[2]
+    assert "at tiny-b2-f2-r64-fp32-ddp-w2," in opening and "correctness check" in opening
+    assert "PASS" not in opening and "FAIL" not in opening
+    assert "Mobius saves the most" not in summary and "the one case judged" not in summary
+    assert "No case is judged against the claims" in summary

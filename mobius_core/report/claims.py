@@ -1,15 +1,24 @@
 """The paper's claims and their verdicts: PASS, FAIL or INCONCLUSIVE, each shown with the
-digits that decide it."""
+digits that decide it. A ddp or fsdp case run on CPU gets none: it is a correctness check."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+import pandas as pd
+
 MEMORY_CLAIM = 0.24  # "24% less GPU memory"
 TIME_CLAIM = 0.12  # "12% less training time"
 PASS, FAIL, INCONCLUSIVE, NA = "PASS", "FAIL", "INCONCLUSIVE", "n/a"
 MAX_DIGITS = 12
+CHECK = "correctness check"  # in place of a verdict: a CPU ddp or fsdp case
+CHECK_MODES = ("ddp", "fsdp")
+CHECK_NOTE = (
+    "A ddp or fsdp case run on CPU (gloo, the ranks sharing the host's cores) is a correctness"
+    " check of the distributed step, not a performance claim: its savings are shown, marked"
+    f" {CHECK!r} instead of a verdict, and it takes no place in any ranking."
+)
 
 
 def verdict_interval(low: float, high: float, claim: float) -> str:
@@ -72,3 +81,20 @@ class Saving:
         if self.low is None or self.high is None:
             return value
         return f"{value} [{decisive(self.low, claim)}, {decisive(self.high, claim)}]"
+
+
+def is_check(row: pd.Series) -> bool:
+    """Whether a case's row is a ddp or fsdp run on CPU: a correctness check, never judged."""
+    return row.get("device") == "cpu" and row.get("mode") in CHECK_MODES
+
+
+def mark_checks(claims: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """`claims` with a `judged` column: False, and both verdicts CHECK, on each case that is
+    a correctness check (`is_check` of its first row in `rows`)."""
+    if claims.empty:
+        return claims.assign(judged=pd.Series(dtype=bool))
+    first = rows.drop_duplicates("case").set_index("case")
+    checks = claims["case"].map(lambda case: is_check(first.loc[case])).astype(bool)
+    out = claims.assign(judged=~checks)
+    out.loc[checks, ["memory_verdict", "time_verdict"]] = CHECK
+    return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from mobius_core.errors import BadInput
-from mobius_core.report.claims import MAX_DIGITS, MEMORY_CLAIM, TIME_CLAIM
+from mobius_core.report.claims import CHECK, MAX_DIGITS, MEMORY_CLAIM, TIME_CLAIM
 from mobius_core.report.markdown import missing
 from mobius_core.report.record import OK
 from mobius_core.report.runs import Run
@@ -85,14 +85,21 @@ def sentence(
         time = (
             f"{ratio_text(1 - c['time_saving'], TIME_CLAIM)}{TIMES} {whose} step time"
             f" {_interval(c['time_low'], c['time_high'], TIME_CLAIM)}"
-            f" ({c['time_verdict']} against {TIME_CLAIM:.0%})"
+            f" ({_against(c['time_verdict'], TIME_CLAIM)})"
         )
     reference = c.get("reference", "")
     return (
         f"On {machine}, at {case}, {CANDIDATE} used {memory} {memory_ref}'s peak memory"
-        f" ({c['memory_verdict']} against {MEMORY_CLAIM:.0%}) and {time}"
+        f" ({_against(c['memory_verdict'], MEMORY_CLAIM)}) and {time}"
         + (f"; reference serial: {reference}." if reference else ".")
     )
+
+
+def _against(verdict: str, claim: float) -> str:
+    """ "PASS against 24%", or for a correctness check that it is not judged."""
+    if verdict == CHECK:
+        return f"a correctness check, not judged against {claim:.0%}"
+    return f"{verdict} against {claim:.0%}"
 
 
 def _why(rows: pd.DataFrame, case: str, baseline: str | None) -> str:
