@@ -116,3 +116,15 @@ def test_a_cpu_ddp_run_alone_gets_no_verdict_in_its_opening_or_ranking(tmp_path:
     assert "PASS" not in opening and "FAIL" not in opening
     assert "Mobius saves the most" not in summary and "the one case judged" not in summary
     assert "No case is judged against the claims" in summary
+
+
+def test_modes_side_by_side_sets_ddp_and_fsdp_at_world_size_2(tmp_path: Path) -> None:
+    fsdp_ratio = {"ratio": 1.25, "low": 1.1, "high": 1.4}
+    runs = [_distributed_copy(tmp_path, m, r) for m, r in (("ddp", HALF), ("fsdp", fsdp_ratio))]
+    section = _summary(tmp_path, RUN, *runs).split("## Modes side by side")[1]
+    # eager and ddp b1: memory 13974856 / 15677544 = 0.891 (the same state on each rank)
+    assert "| tiny-b1-f2-r64-fp32 | eager | 1 | 0.819 [0.741, 0.890] | 0.891 |  |  |" in section
+    assert "| tiny-b1-f2-r64-fp32 | ddp | 2 | 0.500 [0.400, 0.600] | 0.891 |  |  |" in section
+    # fsdp b1, half of each state per rank: serial 11081448 / 2 + 4596096 saved = 10136820,
+    # mobius 11168072 / 2 + 2806784 = 8390820; 8390820 / 10136820 = 0.828
+    assert "| tiny-b1-f2-r64-fp32 | fsdp | 2 | 1.250 [1.100, 1.400] | 0.828 |  |  |" in section
