@@ -44,13 +44,13 @@ def test_stopped_says_why() -> None:
     )
     capped = Levelling(10, 2, 0.05, max_steps=50)
     assert stopped(steps[:5], SERIES[:5], capped) == (
-        "stage 1 stopped at the cap (50 steps), still falling: the best of its last 2 checks"
+        "stopped at the cap (50 steps), still falling: the best of its last 2 checks"
         " (20 steps) was 16.7% below the best before them (the rule wants under 5.0% over"
         " 2 checks)"
     )
     early = Levelling(10, 2, 0.05, max_steps=20)
     assert stopped(steps[:2], SERIES[:2], early) == (
-        "stage 1 stopped at the cap (20 steps), still falling: the best of its last check"
+        "stopped at the cap (20 steps), still falling: the best of its last check"
         " (10 steps) was 30.0% below the best before them (the rule wants under 5.0% over"
         " 2 checks)"
     )
@@ -78,7 +78,7 @@ def test_pretrain_stops_where_the_rule_says(
     assert log.steps_run == steps_run and log.levelled is level
     assert log.check_steps == list(range(10, steps_run + 1, 10))
     assert log.fall == pytest.approx(fell)
-    assert log.stopped.startswith("its validation" if level else "stage 1 stopped at the cap")
+    assert log.stopped.startswith("its validation" if level else "stopped at the cap")
     assert log.rule == {"check_every": 10, "window": 2, "threshold": 0.05, "max_steps": cap}
 
 

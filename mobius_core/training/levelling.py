@@ -49,7 +49,7 @@ def stopped(steps: list[int], losses: list[float], rule: Levelling) -> str:
     steps, losses: the checks so far, at their steps."""
     checks = span(losses, rule)
     if checks < 1:
-        return f"stage 1 stopped at the cap ({rule.max_steps} steps) after one check or none"
+        return f"stopped at the cap ({rule.max_steps} steps) after one check or none"
     fell = fall(losses, checks)
     assert fell is not None  # checks < len(losses)
     last = f"last {checks} checks" if checks > 1 else "last check"
@@ -63,6 +63,6 @@ def stopped(steps: list[int], losses: list[float], rule: Levelling) -> str:
             f" rule's {rule.threshold:.1%}"
         )
     return (
-        f"stage 1 stopped at the cap ({rule.max_steps} steps), still falling: {window}"
+        f"stopped at the cap ({rule.max_steps} steps), still falling: {window}"
         f" (the rule wants under {rule.threshold:.1%} over {rule.window} checks)"
     )
