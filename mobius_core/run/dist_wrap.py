@@ -9,11 +9,14 @@ in the loss).
 FSDP2 (`torch.distributed.fsdp.fully_shard`): one unit per UNet `Layer` (frozen spatial and,
 in serial, trainable temporal weights alike), one per motion module outside a Layer (the
 mobius branch's, one per position), and the root unit holding the rest (time embedding,
-conv_in/out, resampling, bridges, fusion). Mobius's trunk layers are sharded like any other
-and gathered before each forward; since the trunk runs under `no_grad` their outputs carry no
-pre-backward hook and, holding no parameter that requires grad, are never reduce-scattered;
-backward prefetching is planned so that no unit prefetches them either (`_PrefetchPlan`):
-the trunk costs one forward all-gather per layer and nothing else.
+conv_in/out, resampling, bridges, fusion). diffusers' `UNetMotionModel` (diffusers-serial)
+has no Layer: its blocks keep a layer's resnet, attention and motion module in three lists,
+so each layer is one unit of those modules grouped (`fully_shard` of a list), like ours.
+Mobius's trunk layers are sharded like any other and gathered before each forward; since the
+trunk runs under `no_grad` their outputs carry no pre-backward hook and, holding no
+parameter that requires grad, are never reduce-scattered; backward prefetching is planned so
+that no unit prefetches them either (`_PrefetchPlan`): the trunk costs one forward
+all-gather per layer and nothing else.
 """
 
 from __future__ import annotations
@@ -76,9 +79,12 @@ def wrap_ddp(model: nn.Module, device: str) -> nn.Module:
     return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=False)
 
 
-def fsdp_units(model: nn.Module) -> list[nn.Module]:
-    """The modules sharded as units of their own, in order: every UNet `Layer`, and each
-    motion module not inside a Layer (mobius's branch)."""
+Unit = nn.Module | list[nn.Module]  # what fully_shard takes: a module, or modules grouped
+
+
+def fsdp_units(model: nn.Module) -> list[Unit]:
+    """The units sharded on their own, in order: every UNet `Layer`, each motion module not
+    inside a Layer (mobius's branch), and each layer of a diffusers motion block."""
     layers = [(name, m) for name, m in model.named_modules() if isinstance(m, Layer)]
     inside = tuple(f"{name}." for name, _ in layers)
     branch = [
@@ -86,7 +92,23 @@ def fsdp_units(model: nn.Module) -> list[nn.Module]:
         for name, m in model.named_modules()
         if isinstance(m, TemporalTransformer) and not name.startswith(inside)
     ]
-    return [m for _, m in layers] + branch
+    return [m for _, m in layers] + branch + motion_block_layers(model)
+
+
+def motion_block_layers(model: nn.Module) -> list[Unit]:
+    """Layer i of each diffusers motion block (down, mid, up: a `resnets` and a
+    `motion_modules` list): its resnets[i], attentions[i] where the block has attention, and
+    motion_modules[i]. A resnet without a motion module (the mid block's second) stays in
+    the root, as our MidBlock's does."""
+    out: list[Unit] = []
+    for block in model.modules():
+        resnets, motions = getattr(block, "resnets", None), getattr(block, "motion_modules", None)
+        if not isinstance(resnets, nn.ModuleList) or not isinstance(motions, nn.ModuleList):
+            continue
+        attentions = getattr(block, "attentions", None) or []
+        for i, motion in enumerate(motions):
+            out.append([resnets[i], *attentions[i : i + 1], motion])
+    return out
 
 
 def wrap_fsdp(model: nn.Module) -> nn.Module:
@@ -103,8 +125,15 @@ def wrap_fsdp(model: nn.Module) -> nn.Module:
     return model
 
 
-def trains(module: nn.Module) -> bool:
-    return any(p.requires_grad for p in module.parameters())
+def trains(unit: Unit) -> bool:
+    """Whether any module of `unit` holds a weight that requires grad."""
+    modules = unit if isinstance(unit, list) else [unit]
+    return any(p.requires_grad for m in modules for p in m.parameters())
+
+
+def first(unit: Unit) -> nn.Module:
+    """A module of `unit` (grouped modules share one FSDP state: any stands for them all)."""
+    return unit[0] if isinstance(unit, list) else unit
 
 
 class _PrefetchPlan:
@@ -114,22 +143,24 @@ class _PrefetchPlan:
     previous such unit instead (the first one: the root, already gathered); units without
     trainable weights keep torch's default."""
 
-    def __init__(self, root: nn.Module, units: list[nn.Module]) -> None:
+    def __init__(self, root: nn.Module, units: list[Unit]) -> None:
         self.root, self.order = root, []  # type: ignore[var-annotated]
-        self.hooks = [u.register_forward_pre_hook(self._ran) for u in units]
+        self.units = {id(first(u)): u for u in units}  # a unit's first module runs first
+        self.hooks = [first(u).register_forward_pre_hook(self._ran) for u in units]
         self.hooks.append(root.register_forward_hook(self._plan))
 
     def _ran(self, module: nn.Module, args: object) -> None:
-        if module not in self.order:
-            self.order.append(module)
+        unit = self.units[id(module)]
+        if not any(unit is seen for seen in self.order):
+            self.order.append(unit)
 
     def _plan(self, module: nn.Module, args: object, output: object) -> None:
         for hook in self.hooks:
             hook.remove()
-        previous: nn.Module = self.root
+        previous: Unit = self.root
         for unit in self.order:
             if trains(unit):
-                unit.set_modules_to_backward_prefetch([previous])  # type: ignore[operator]
+                first(unit).set_modules_to_backward_prefetch([first(previous)])  # type: ignore[operator]
                 previous = unit
 
 
