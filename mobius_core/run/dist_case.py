@@ -7,7 +7,10 @@ no collective; the other ranks wait), then every rank builds it, wraps it (DDP o
 twice, saved tensors, FLOPs) on the wrapped step, and times it over synchronised rounds: a
 monitored barrier releases the ranks together, each times its own step, and the round's
 time is the largest (all_reduce MAX). Then the variant is freed and the memory released
-before the next. Each rank's record comes home to rank 0 (all_gather_object).
+before the next. Rank 0 writes the record: its own figures (memory, saved tensors, FLOPs,
+collective bytes, all counted on rank 0), the rounds' times as the largest over the ranks,
+and of every rank only its median step time and its peak memory (all_gather_object:
+`rank_median_ms`, `rank_peak_bytes`). No other rank's record is sent.
 
 A failure while building is that variant's record on every rank (the ranks agree before
 any collective); a failure after the wrap, inside a collective step, ends the run: the
