@@ -143,5 +143,9 @@ def test_the_memory_process_measures_the_compiled_model_and_counts_flops_eagerly
 def test_compile_result_reads_back_checked() -> None:
     result = CompileResult(seconds=1.5, compiles=1, recompiles=0, warmup_steps=2, stable=True)
     assert CompileResult.from_dict(result.to_dict()) == result
+    cold = CompileResult(seconds=1.5, cold_seconds=9.0)
+    assert CompileResult.from_dict(cold.to_dict()).cold_seconds == 9.0
+    old = CompileResult.from_dict({"seconds": 1.5, "compiles": 1})  # before cold_seconds
+    assert old.cold_seconds is None and old.seconds == 1.5
     with pytest.raises(RecordError, match="compiles: expected a whole number"):
         CompileResult.from_dict({"compiles": 1.5})

@@ -10,11 +10,13 @@ from pathlib import Path
 from mobius_core.cli import main
 
 RUN = Path(__file__).parent / "fixtures" / "tiny-run.json"
-COMPILE = {  # variant -> its compile figures in the doctored run
-    "serial": {"seconds": 30.0, "compiles": 1, "recompiles": 0, "timed_recompiles": 0},
+COMPILE = {  # variant -> its compile figures in the doctored run (cold: the memory process's)
+    "serial": {"seconds": 30.0, "cold_seconds": 95.0, "compiles": 1, "recompiles": 0},
     "serial-ckpt": {"seconds": 41.0, "compiles": 1, "recompiles": 0, "timed_recompiles": 0},
-    "mobius": {"seconds": 12.5, "compiles": 2, "recompiles": 1, "timed_recompiles": 0},
+    "mobius": {"seconds": 12.5, "cold_seconds": 40.5, "compiles": 2, "recompiles": 1},
 }
+for figures in COMPILE.values():
+    figures.setdefault("timed_recompiles", 0)
 
 
 def _compiled_copy(folder: Path) -> Path:
@@ -77,12 +79,12 @@ def test_two_modes_get_a_mode_column_a_verdict_each_and_a_side_by_side_table(
     assert "| tiny-b1-f2-r64-fp32-compile | compile | mobius | ok |" in summary
     assert "| +10.9% | FAIL | +50.0% [+40.0%, +60.0%] | PASS |" in summary
     section = summary[summary.index("## Modes side by side") :]
-    # memory ratio 13974856 / 15677544 = 0.891; compile seconds and recompiles (warm-up/timed)
-    # of serial, then mobius
-    assert "| tiny-b1-f2-r64-fp32 | eager | 1 | 0.819 [0.741, 0.890] | 0.891 |  |  |" in section
+    # memory ratio 13974856 / 15677544 = 0.891; compile seconds (warm, then cold) and
+    # recompiles (warm-up/timed) of serial, then mobius
+    assert "| tiny-b1-f2-r64-fp32 | eager | 1 | 0.819 [0.741, 0.890] | 0.891 |  |  |  |" in section
     assert (
         "| tiny-b1-f2-r64-fp32 | compile | 1 | 0.500 [0.400, 0.600] | 0.891 | 30.0, 12.5"
-        " | 0/0, 1/0 |" in section
+        " | 95.0, 40.5 | 0/0, 1/0 |" in section
     )
     # b2: serial 20273640, mobius 16781640 -> 0.828; the eager line first, then compile
     b2 = section.index("| tiny-b2-f2-r64-fp32 | eager | 1 | 0.769 [0.657, 1.149] | 0.828 |")

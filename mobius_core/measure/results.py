@@ -199,11 +199,15 @@ class CompileResult(Result):
     Warm-up steps run until one compiles nothing: `compiles` are the graphs the first step
     compiled (more than one: graph breaks), `recompiles` those later warm-up steps compiled
     (guards that failed), `timed_recompiles` any compiled while timed (then the timing
-    holds compilation)."""
+    holds compilation). `seconds` is the timing process's warm-up, which compiles after the
+    memory process has compiled the same step (its caches warm); `cold_seconds` is that
+    memory process's warm-up, the variant's first compile at this shape in the run (None in
+    records written before it was kept)."""
 
     compile_mode: str | None = None  # torch.compile's mode (None: torch's default)
     backend: str = "inductor"
     seconds: float | None = figure("s", "compile_s")  # inside dynamo's compile callbacks
+    cold_seconds: float | None = figure("s", "compile_cold_s")  # the memory process's
     warmup_excess_s: float | None = figure("s", "compile_warmup_excess_s")  # cross-check
     compiles: int | None = figure("count", "compiles")
     recompiles: int | None = figure("count", "recompiles")

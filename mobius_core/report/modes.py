@@ -72,8 +72,11 @@ def side_by_side(rows: pd.DataFrame, baseline: str | None) -> list[str]:
         " ratio of medians with its 95% bootstrap interval: over paired interleaved rounds in"
         " eager and compile, unpaired under ddp and fsdp, whose ranks time one variant after"
         f" another) and memory (the {label}). Compile time is the seconds torch.compile spent"
-        " in the warm-up, kept out of the timed steps; recompiles are graphs compiled after the"
-        " first warm-up step (and, after the slash, while timed).",
+        " in the warm-up, kept out of the timed steps: warm in the timing process, which"
+        " compiles after the memory process compiled the same step, and cold in that memory"
+        " process, the variant's first compile at the shape in the run (blank in runs that"
+        " did not keep it); recompiles are graphs compiled after the first warm-up step (and,"
+        " after the slash, while timed).",
         "",
         table(lines),
         "",
@@ -89,6 +92,7 @@ def _line(shape: str, base: pd.Series, new: pd.Series, baseline: str) -> dict[st
         f"time {CANDIDATE}/{baseline} [95% CI]": _ratio(new),
         f"memory {CANDIDATE}/{baseline}": number(_over(new["memory"], base["memory"]), "{:.3f}"),
         f"compile s ({baseline}, {CANDIDATE})": _pair(base, new, "compile_s", "{:.1f}"),
+        f"cold compile s ({baseline}, {CANDIDATE})": _pair(base, new, "compile_cold_s", "{:.1f}"),
         f"recompiles ({baseline}, {CANDIDATE})": _pair(
             base, new, "recompiles", "{:.0f}", "recompiles_timed"
         ),
