@@ -149,3 +149,17 @@ def test_compile_result_reads_back_checked() -> None:
     assert old.cold_seconds is None and old.seconds == 1.5
     with pytest.raises(RecordError, match="compiles: expected a whole number"):
         CompileResult.from_dict({"compiles": 1.5})
+
+
+def test_the_memory_process_keeps_its_cold_compile_and_the_record_shows_it() -> None:
+    """The memory process compiles Mix first (1 graph, then a step compiling none); the
+    timing process's record keeps those seconds as `cold_seconds` beside its own."""
+    untimed = run_job(Job("mobius", (CASE,)), build=lambda case, variant: Mix())[CASE.key]
+    cold = untimed.compile
+    assert cold is not None and (cold.compiles, cold.warmup_steps) == (1, 2)
+    assert cold.seconds is not None and cold.seconds > 0
+    run = CaseRun(CASE, {"serial": Doubled(), "mobius": Mix()})
+    run.run_interleaved()
+    record = run.record("mobius", untimed)
+    assert record.compile is not None and record.compile.cold_seconds == cold.seconds
+    assert record.row()["compile_cold_s"] == cold.seconds

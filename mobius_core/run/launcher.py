@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from torch import nn
 
 from mobius_core.measure.compiling import warm_up
-from mobius_core.measure.results import FlopsResult, MemoryResult, SavedResult
+from mobius_core.measure.results import CompileResult, FlopsResult, MemoryResult, SavedResult
 from mobius_core.report.record import Case
 from mobius_core.run import modes
 from mobius_core.run.case import build_variant, config, torch_dtype
@@ -75,19 +75,23 @@ def run_job(
     out = {}
     for case in job.cases:
         batch: list[Batch] = []
+        cold: list[CompileResult] = []
         modes.fresh(case)
         stepped = modes.prepare(model, case)
 
         def prepare(
-            case: Case = case, batch: list[Batch] = batch, stepped: nn.Module = stepped
+            case: Case = case,
+            batch: list[Batch] = batch,
+            stepped: nn.Module = stepped,
+            cold: list[CompileResult] = cold,
         ) -> None:
             batch.append(make_batch(config(case), job.seed).to(case.device))
 
             def step() -> None:
                 train_step(stepped, optimizer, batch[0], torch_dtype(case))
 
-            if case.mode == "compile":
-                warm_up(step, modes.BACKEND, case.compile_mode)
+            if case.mode == "compile":  # the first compile here: kept as the cold one
+                cold.append(warm_up(step, modes.BACKEND, case.compile_mode))
             for _ in range(max(case.warmup, 1)):  # the optimizer state exists after one step
                 step()
 
@@ -95,7 +99,9 @@ def run_job(
         if failure is not None:
             out[case.key] = all_absent(f"before the passes: {failure.message}")
             continue
-        out[case.key] = untimed(stepped, optimizer, batch.pop(), case, isolation, job.flops)
+        measured = untimed(stepped, optimizer, batch.pop(), case, isolation, job.flops)
+        measured.compile = cold[0] if cold else None
+        out[case.key] = measured
     return out
 
 

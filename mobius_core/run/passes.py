@@ -18,7 +18,7 @@ from mobius_core.measure import flops, memory, nvml
 from mobius_core.measure.compiling import graphs_during
 from mobius_core.measure.flops import FlopTracker
 from mobius_core.measure.memory import MemoryTracker
-from mobius_core.measure.results import FlopsResult, MemoryResult, SavedResult
+from mobius_core.measure.results import CompileResult, FlopsResult, MemoryResult, SavedResult
 from mobius_core.measure.saved import SavedTracker, with_allocator
 from mobius_core.measure.tracker import phase_marks, tracking
 from mobius_core.report.record import Case
@@ -39,6 +39,7 @@ class Untimed:
     saved: SavedResult
     flops: FlopsResult
     power_mw: list[int] = field(default_factory=list)  # NVML power during the memory passes
+    compile: CompileResult | None = None  # --mode compile: this process's (cold) warm-up
 
 
 def memory_pass(

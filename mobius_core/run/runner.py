@@ -193,7 +193,10 @@ class CaseRun:
         record.overhead = self._overhead(trial, median)
         record.ratio_to_baseline = self._ratio(variant)
         if trial.compile is not None:
-            record.compile = replace(trial.compile, timed_recompiles=trial.timed_graphs)
+            cold = untimed.compile.seconds if untimed.compile is not None else None
+            record.compile = replace(
+                trial.compile, timed_recompiles=trial.timed_graphs, cold_seconds=cold
+            )
         return record
 
     def interrupted(self, variant: str, untimed: Untimed) -> Record | None:
