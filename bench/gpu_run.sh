@@ -6,8 +6,8 @@
 #      (diffusers-serial when diffusers imports), the dry run of both cases (and of batch 1
 #      sharded over 8 ranks by FSDP, in dryrun-fsdp/), the report
 #   3. the profile of sd15 at 16 frames, 256 px, batch 1 (serial, serial-ckpt, mobius)
-#   4. the rest of the full CUDA matrix (batch 2; 8, 24, 32 frames; 384, 512 px), each part
-#      stopped cleanly (Ctrl-C: finished cases kept) when the time limit comes
+#   4. the rest of the full CUDA matrix (batch 8, serial and mobius; batch 2; 8, 24, 32 frames;
+#      384, 512 px), each part stopped cleanly (Ctrl-C: finished cases kept) at the time limit
 # Everything goes into one new folder, <date>-<gpu>: reports/gpu/<date>-<gpu>/ by default; when
 # $OUT is set (the device machine), it is built under /tmp and packed after every stage into
 # $OUT/<date>-<gpu>.tar.gz, with summary.md, stages.md and gpu_run.log beside it (the device
@@ -107,7 +107,10 @@ else
   claim=(--matrix claim --rounds 20 --warmup 5)  # 20 paired rounds: a 2% CV is seen
   dry_dtype=bf16; claim_dry=("1 16 256" "4 16 256")
   profile=(--preset sd15 --batch 1 --frames 16 --resolution 256 --steps 1 --warmup 1)
-  rest=("batch:--preset sd15 --batch 2 --frames 16 --resolution 256"
+  # batch 8 first: by the H200's time model, where mobius too is kernel-bound (its FLOP-driven
+  # saving), serial and mobius alone so that the two fit an H100
+  rest=("batch8:--preset sd15 --batch 8 --frames 16 --resolution 256 --variants serial,mobius"
+        "batch:--preset sd15 --batch 2 --frames 16 --resolution 256"
         "frames:--preset sd15 --batch 1 --frames 8,24,32 --resolution 256"
         "resolution:--preset sd15 --batch 1 --frames 16 --resolution 384,512")
 fi
