@@ -29,6 +29,7 @@ RULE = Levelling(check_every=10, window=2, threshold=0.05, max_steps=200)
 
 def test_fall_is_the_windows_best_below_the_best_before() -> None:
     assert fall(SERIES[:2], 2) is None  # two checks: nothing before the window
+    assert fall(SERIES[:1], 0) is None  # no window: nothing to measure
     expected = [0.4, 1 / 7, 1 / 6, 0.25, 0.12, 1 / 30]  # checks 3..8, by hand
     for n, want in zip(range(3, 9), expected, strict=True):
         assert fall(SERIES[:n], 2) == pytest.approx(want)
@@ -54,15 +55,17 @@ def test_stopped_says_why() -> None:
         " (10 steps) was 30.0% below the best before them (the rule wants under 5.0% over"
         " 2 checks)"
     )
-    assert stopped(steps[:1], SERIES[:1], early).endswith("after one check or none")
+    assert stopped(steps[:1], SERIES[:1], Levelling(10, 2, 0.05, max_steps=10)) == (
+        "stopped at the cap (10 steps) after one check or none"
+    )
 
 
 @pytest.mark.parametrize(
     ("cap", "steps_run", "level", "fell"),
-    [(200, 80, True, 1 / 30), (50, 50, False, 1 / 6), (20, 20, False, 0.3)],
+    [(200, 80, True, 1 / 30), (50, 50, False, 1 / 6), (20, 20, False, 0.3), (10, 10, False, None)],
 )
 def test_pretrain_stops_where_the_rule_says(
-    monkeypatch: pytest.MonkeyPatch, cap: int, steps_run: int, level: bool, fell: float
+    monkeypatch: pytest.MonkeyPatch, cap: int, steps_run: int, level: bool, fell: float | None
 ) -> None:
     """The series above as the validation losses: it stops at step 80, or at the cap."""
     losses = iter(SERIES)
@@ -77,7 +80,7 @@ def test_pretrain_stops_where_the_rule_says(
     _, log = stage1.pretrain(config, source, None, settings)  # type: ignore[arg-type]
     assert log.steps_run == steps_run and log.levelled is level
     assert log.check_steps == list(range(10, steps_run + 1, 10))
-    assert log.fall == pytest.approx(fell)
+    assert log.fall == (None if fell is None else pytest.approx(fell))
     assert log.stopped.startswith("its validation" if level else "stopped at the cap")
     assert log.rule == {"check_every": 10, "window": 2, "threshold": 0.05, "max_steps": cap}
 

@@ -24,8 +24,8 @@ class Levelling:
 
 def fall(losses: list[float], window: int) -> float | None:
     """How far the best of the last `window` checks fell below the best before them, as a
-    fraction of that; None before `window + 1` checks."""
-    if len(losses) <= window:
+    fraction of that; None for a window of none or before `window + 1` checks."""
+    if window < 1 or len(losses) <= window:
         return None
     before, now = min(losses[:-window]), min(losses[-window:])
     return (before - now) / before
