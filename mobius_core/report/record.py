@@ -212,7 +212,8 @@ class DryRecord(Result):
         return (s.parameters or 0) + (s.optimizer or 0) + max(saved, grads)
 
     def row(self) -> dict[str, Any]:
-        return {**_case_columns(self.case, self.variant, self.status, None), **_values(self)}
+        columns = _case_columns(self.case, self.variant, self.status, None)
+        return {**columns, **_values(self), "peak_predicted": self.predicted_peak}
 
 
 @dataclass

@@ -107,8 +107,6 @@ def _predicted(rows: pd.DataFrame, predicted: pd.DataFrame) -> str:
         if (r["case"], r["variant"]) not in pred.index or r["status"] != OK:
             continue
         p = pred.loc[(r["case"], r["variant"])]
-        held = p.get("mem_parameters") + p.get("mem_optimizer")  # at the peak, as backward
-        peak = held + max(p.get("saved_bytes"), p.get("mem_gradients"))  # begins
         lines.append(
             {
                 "case": r["case"],
@@ -117,7 +115,7 @@ def _predicted(rows: pd.DataFrame, predicted: pd.DataFrame) -> str:
                 "FLOPs measured": flops(r.get("flops")),
                 "saved predicted": size(p.get("saved_bytes")),
                 "saved measured": size(r.get("saved_bytes")),
-                "peak predicted": size(peak),
+                "peak predicted": size(p.get("peak_predicted")),
                 "peak measured": size(mem),
                 **(_allocator_gap(p.get("saved_bytes"), r.get("saved_allocator")) if gpu else {}),
             }
