@@ -44,10 +44,11 @@ def test_a_trainable_weight_is_cast_once_per_entry() -> None:
     x = _meta(2, 4, dtype=BF16, grad=True)
     tracker = SavedTracker(layer)
     with tracker.track():
-        with emulated_autocast(BF16):
-            layer(layer(x))  # one bf16 copy of the weight, 4*4*2 = 32 B, for both
-        with emulated_autocast(BF16):
-            layer(x)  # a new entry, a new copy: 32 B
+        with emulated_autocast(BF16):  # outputs kept: a graph freed early frees its saves,
+            first = layer(layer(x))  # whose storage the next may reuse; one bf16 copy of the
+        with emulated_autocast(BF16):  # weight, 4*4*2 = 32 B, for both layers
+            second = layer(x)  # a new entry, a new copy: 32 B
+    assert first.shape == second.shape == (2, 4)
     # inputs: x and the first output, 2*4*2 = 16 B each; weight copies 2 * 32 B
     assert (tracker.result().bytes, tracker.result().tensors) == (2 * 16 + 2 * 32, 4)
 
