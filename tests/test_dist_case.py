@@ -13,8 +13,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
-import torch.distributed as dist
-from fakes import Scale
+from fakes import Scale, one_rank_group
 
 from mobius_core.measure.results import DistributedResult
 from mobius_core.report.record import Case, Record
@@ -30,11 +29,8 @@ RANK1_MEDIAN_MS, RANK1_PEAK, RANK0_PEAK = 125.0, 3000, 1000
 
 @pytest.fixture(scope="module")
 def group() -> Iterator[None]:
-    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
-    try:
+    with one_rank_group():
         yield
-    finally:
-        dist.destroy_process_group()
 
 
 class Rank1:

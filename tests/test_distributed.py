@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.distributed as dist
+from fakes import one_rank_group
 from torch import nn
 
 from mobius_core.errors import BadInput
@@ -26,11 +26,8 @@ CASE = Case("tiny", 1, 4, 64, "fp32", "cpu", 2, 0)
 
 @pytest.fixture
 def group() -> Iterator[None]:
-    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
-    try:
+    with one_rank_group():
         yield
-    finally:
-        dist.destroy_process_group()
 
 
 @pytest.mark.parametrize("variant", BUILT_IN)

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.distributed as dist
-from fakes import Scale
+from fakes import Scale, one_rank_group
 
 from mobius_core.cli import main
 from mobius_core.models.config import preset
@@ -30,11 +29,8 @@ RANK1_MS = 500.0  # the pretended rank 1's step time
 
 @pytest.fixture(scope="module")
 def group() -> Iterator[None]:
-    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
-    try:
+    with one_rank_group():
         yield
-    finally:
-        dist.destroy_process_group()
 
 
 def world(rank: int) -> World:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 import torch
-import torch.distributed as dist
+from fakes import one_rank_group
 from torch import Tensor, nn
 
 from mobius_core.measure import memory
@@ -19,11 +19,8 @@ GLOBAL = torch.Size([4, 4])
 
 @pytest.fixture
 def group() -> Iterator[None]:
-    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
-    try:
+    with one_rank_group():
         yield
-    finally:
-        dist.destroy_process_group()
 
 
 def _half(values: Tensor) -> Tensor:
