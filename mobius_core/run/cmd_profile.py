@@ -61,19 +61,11 @@ def run(args: argparse.Namespace) -> int:
     from mobius_core.interop.options import build_matched_from, checkpoint_config
     from mobius_core.outputs import check_new_folder, fill_new_folder
     from mobius_core.run import distributed
-    from mobius_core.run.dist_launch import check_ranks, relaunch
-    from mobius_core.run.dist_wrap import DISTRIBUTED
-    from mobius_core.run.modes import check
+    from mobius_core.run.dist_launch import check_mode, relaunch
     from mobius_core.run.profile_report import write_profile
 
     launched = distributed.launched()
-    ranked = args.mode in DISTRIBUTED or args.nproc is not None or launched
-    if ranked:
-        check_ranks("profile", args.mode, args.nproc, launched)
-    else:
-        check(args.mode)
-    if args.compile_mode is not None and args.mode != "compile":
-        raise BadInput("--compile-mode: needs --mode compile")
+    check_mode("profile", args, launched)
     device, dtype = options.device_and_dtype(args)
     config = checkpoint_config(args, options.config(args))  # checked before any work
     build = partial(build_matched_from, args)  # every variant from the checkpoint, if named

@@ -65,20 +65,12 @@ def run(args: argparse.Namespace) -> int:
     from mobius_core.outputs import check_new_folder, fill_new_folder
     from mobius_core.report.markdown import table
     from mobius_core.run import distributed
-    from mobius_core.run.dist_launch import check_ranks, relaunch
-    from mobius_core.run.dist_wrap import DISTRIBUTED
-    from mobius_core.run.modes import check
+    from mobius_core.run.dist_launch import check_mode, relaunch
     from mobius_core.run.quickstep import quick_steps
     from mobius_core.training.devices import DTYPES
 
     launched = distributed.launched()
-    ranked = args.mode in DISTRIBUTED or args.nproc is not None or launched
-    if ranked:
-        check_ranks("step", args.mode, args.nproc, launched)
-    else:
-        check(args.mode)
-    if args.compile_mode is not None and args.mode != "compile":
-        raise BadInput("--compile-mode: needs --mode compile")
+    ranked = check_mode("step", args, launched)
     if ranked and args.save is not None:
         raise BadInput(
             f"--save: not with --mode {args.mode} (each rank holds its own copy or shards);"

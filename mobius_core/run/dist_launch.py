@@ -46,6 +46,22 @@ def check_ranks(command: str, mode: str, nproc: int | None, launched: bool) -> N
     check_available(mode)
 
 
+def check_mode(command: str, args: argparse.Namespace, launched: bool) -> bool:
+    """`step`'s and `profile`'s one-line errors for `--mode`, `--nproc` and `--compile-mode`;
+    whether this run goes as ranks (ddp or fsdp, by `--nproc` or, `launched`, under torchrun)."""
+    from mobius_core.run.dist_wrap import DISTRIBUTED
+    from mobius_core.run.modes import check
+
+    ranked = args.mode in DISTRIBUTED or args.nproc is not None or launched
+    if ranked:
+        check_ranks(command, args.mode, args.nproc, launched)
+    else:
+        check(args.mode)
+    if args.compile_mode is not None and args.mode != "compile":
+        raise BadInput("--compile-mode: needs --mode compile")
+    return ranked
+
+
 def check_nproc(nproc: int, device: str) -> None:
     """A one-line error for fewer than 1 rank, or more ranks than GPUs on CUDA."""
     if nproc < 1:
