@@ -2,33 +2,52 @@
 
 The session times each case's variants interleaved (CUDA events, or the host clock on
 CPU); each benchmark then times its own variant's cross-check rounds through
-pytest-benchmark and carries the whole record in `extra_info`.
+pytest-benchmark and carries the whole record in `extra_info`. As a rank of a ddp or fsdp
+run, each benchmark is its variant measured on every rank, pytest-benchmark running its
+synchronised timed rounds.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from mobius_core.report.record import OK, OOM, Case
+from mobius_core.report.record import OK, OOM, Case, Record
 from mobius_core.run.matrix import cross_check_rounds
+from mobius_core.run.ranked_session import RankedSession
 from mobius_core.run.session import BenchSession
 
 
-def test_step(benchmark, bench: BenchSession, case: Case, variant: str) -> None:
-    run = bench.run(case)
+def test_step(benchmark, bench: BenchSession | RankedSession, case: Case, variant: str) -> None:
     benchmark.group = case.key
-    rounds = cross_check_rounds(case)
-    run.guard(
-        variant,
-        lambda: benchmark.pedantic(
-            run.step, args=(variant,), rounds=rounds, warmup_rounds=0, iterations=1
-        ),
-    )
-    stats = benchmark.stats
-    median_ms = 1000 * stats.stats.median if stats is not None and stats.stats.data else None
-    record = bench.record(case, variant, median_ms)
+    if isinstance(bench, RankedSession):
+        record = _ranked(benchmark, bench, case, variant)
+    else:
+        run = bench.run(case)
+        rounds = cross_check_rounds(case)
+        run.guard(
+            variant,
+            lambda: benchmark.pedantic(
+                run.step, args=(variant,), rounds=rounds, warmup_rounds=0, iterations=1
+            ),
+        )
+        record = bench.record(case, variant, _median_ms(benchmark))
     if record.status == OOM:
         pytest.skip(f"out of memory at {record.shapes}: {record.message}")
     if record.status != OK:
         pytest.fail(f"{variant} failed: {record.message}")
     benchmark.extra_info.update(record.to_dict())
+
+
+def _ranked(benchmark, bench: RankedSession, case: Case, variant: str) -> Record:
+    """`variant` on every rank: pytest-benchmark runs its timed rounds (each a monitored
+    barrier, the step and the max over ranks), the record's time is that max per round."""
+    ranked = bench.prepare(case, variant)
+    if isinstance(ranked, Record):  # it failed to build, on some rank
+        return ranked
+    benchmark.pedantic(ranked.round, rounds=case.rounds, warmup_rounds=0, iterations=1)
+    return bench.finish(ranked, _median_ms(benchmark))
+
+
+def _median_ms(benchmark) -> float | None:
+    stats = benchmark.stats
+    return 1000 * stats.stats.median if stats is not None and stats.stats.data else None

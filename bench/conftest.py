@@ -2,13 +2,22 @@
 
 pytest bench/ --benchmark-json run.json [--preset P] [--matrix claim|full] [--variants a,b]
     [--frames 8,16] [--resolution 256] [--batch 1,2] [--dtype bf16] [--device cuda]
-    [--rounds 8] [--warmup 2]
+    [--rounds 8] [--warmup 2] [--mode eager|compile|ddp|fsdp] [--nproc N]
 
 The session measures only what was collected (so `-k mobius` measures mobius alone), in
 any order. Failed records (oom, error) travel in the session and are written into the JSON.
+
+`--mode ddp` and `--mode fsdp` run as ranks: `--nproc N` starts this pytest again as N
+ranks (as torchrun does), or `torchrun --nproc-per-node N -m pytest bench/ --mode ddp ...`
+starts them. Every rank runs every test together (`run.ranked_session`); rank 0 alone
+writes the JSON.
 """
 
 from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
 
 import pytest
 
@@ -17,30 +26,99 @@ from mobius_core.measure.environment import environment
 from mobius_core.outputs import check_new_file
 from mobius_core.report.record import Case
 from mobius_core.report.runs import FAILED_KEY
+from mobius_core.run import distributed
+from mobius_core.run.dist_launch import check_nproc
 from mobius_core.run.matrix import SUITE_OPTIONS, Options, parse, plan
+from mobius_core.run.ranked_session import RankedSession
 from mobius_core.run.session import BenchSession
 
 OPTIONS = pytest.StashKey[Options]()
-SESSION = pytest.StashKey[BenchSession]()
+SESSION = pytest.StashKey[BenchSession | RankedSession]()
+WORLD = pytest.StashKey[distributed.World]()
+RANK_OPTIONS = {
+    "nproc": "start this pytest again as N ranks, as torchrun does (--mode ddp or fsdp)",
+    "rank-timeout": "seconds a rank waits for the others in a collective (default"
+    f" {distributed.DEFAULT_TIMEOUT_S:.0f})",
+}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mobius-bench")
-    for name, text in SUITE_OPTIONS.items():
+    for name, text in {**SUITE_OPTIONS, **RANK_OPTIONS}.items():
         group.addoption(f"--{name}", help=text)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-benchmark reads --benchmark-json
 def pytest_configure(config: pytest.Config) -> None:
-    """Check the options and the output path before collection: one-line usage errors."""
+    """Check the options and the output path before collection: one-line usage errors.
+    With `--nproc N`, start N ranks of this pytest and exit with their outcome; as a rank,
+    join the group (rank 0 alone writes the JSON)."""
     try:
         options = parse({name: config.getoption(name.replace("-", "_")) for name in SUITE_OPTIONS})
-        plan(options)
+        nproc = _number(config, "nproc", int)
+        ranks = _ranks(options.mode, nproc)
+        if nproc is not None and not distributed.launched():
+            check_nproc(nproc, options.device)
+        plan(options if ranks is None else replace(options, world_size=ranks))
         out = config.getoption("benchmark_json", None)
         if out is not None:
             check_new_file(out)
     except BadInput as error:
         raise pytest.UsageError(str(error)) from None
+    if nproc is not None and not distributed.launched():
+        _relaunch(config, nproc)
+    if distributed.launched():
+        timeout = _number(config, "rank_timeout", float) or distributed.DEFAULT_TIMEOUT_S
+        world = distributed.join(options.device, timeout)
+        config.stash[WORLD] = world
+        options = replace(options, world_size=world.size)
+        if not world.leader:  # one JSON and one table, rank 0's
+            config.option.benchmark_json = None
+            config.option.benchmark_save = config.option.benchmark_autosave = None
+            config.option.benchmark_quiet = True
     config.stash[OPTIONS] = options
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    distributed.leave()
+
+
+def _number(config: pytest.Config, name: str, kind: type) -> int | float | None:
+    value = config.getoption(name)
+    try:
+        return None if value is None else kind(value)
+    except ValueError:
+        raise pytest.UsageError(f"--{name.replace('_', '-')}: not a number: {value}") from None
+
+
+def _ranks(mode: str, nproc: int | None) -> int | None:
+    """The world size this run will have (None: no ranks); bad input where ranks and mode
+    disagree, or where this machine cannot run them."""
+    from mobius_core.run.dist_wrap import DISTRIBUTED, check_available
+
+    launched = distributed.launched()
+    if mode in DISTRIBUTED and nproc is None and not launched:
+        raise BadInput(
+            f"--mode {mode}: needs ranks; add --nproc N (pytest bench/ --nproc 2 --mode {mode})"
+            f" or start it with torchrun --nproc-per-node N -m pytest bench/ --mode {mode}"
+        )
+    if mode not in DISTRIBUTED and (nproc is not None or launched):
+        raise BadInput(f"--nproc/torchrun: runs --mode ddp or fsdp, not {mode}")
+    check_available(mode)
+    return int(os.environ["WORLD_SIZE"]) if launched else nproc
+
+
+def _relaunch(config: pytest.Config, nproc: int) -> None:
+    """This pytest again as `nproc` ranks (without --nproc); exits with their outcome."""
+    from mobius_core.run.dist_launch import launch, without_option
+
+    args = without_option(list(config.invocation_params.args), "--nproc")
+    failures = launch(nproc, args, [sys.executable, "-m", "pytest"])
+    for line in failures:
+        print(f"pytest bench/: {line}", file=sys.stderr)
+    pytest.exit(
+        f"{nproc} ranks: " + ("; ".join(failures) or "every rank passed"), 1 if failures else 0
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -59,11 +137,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         params = getattr(item, "callspec", None)
         if params is not None and "case" in params.params:
             plan.setdefault(params.params["case"], []).append(params.params["variant"])
-    session.config.stash[SESSION] = BenchSession(plan)
+    world = session.config.stash.get(WORLD, None)
+    ranked = world is not None
+    session.config.stash[SESSION] = RankedSession(plan, world) if ranked else BenchSession(plan)
 
 
 @pytest.fixture(scope="session")
-def bench(request: pytest.FixtureRequest) -> BenchSession:
+def bench(request: pytest.FixtureRequest) -> BenchSession | RankedSession:
     return request.config.stash[SESSION]
 
 
@@ -77,3 +157,7 @@ def pytest_benchmark_update_json(
 ) -> None:
     session = config.stash.get(SESSION, None)
     output_json[FAILED_KEY] = [r.to_dict() for r in session.failed] if session else []
+    if isinstance(session, RankedSession):  # ratios need every variant of a case
+        records = session.with_ratios()
+        for entry in output_json["benchmarks"]:
+            entry["extra_info"].update(records[entry["param"]].to_dict())

@@ -93,8 +93,8 @@ def test_more_ranks_than_gpus_is_one_line(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 @pytest.mark.parametrize("mode", ["ddp", "fsdp"])
-def test_the_pytest_suite_refuses_a_distributed_mode(mode: str) -> None:
-    """`pytest bench/ --mode ddp` has no ranks: its plan is a one-line usage error."""
+def test_a_plan_of_a_distributed_mode_needs_ranks(mode: str) -> None:
+    """A ddp or fsdp plan without ranks (world size 1) is a one-line usage error."""
     from mobius_core.run.matrix import plan
 
     with pytest.raises(BadInput, match=f"--mode {mode}: needs 2 or more ranks"):

@@ -55,18 +55,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
-@pytest.mark.parametrize("what", ["fail", "hang"])
+@pytest.mark.parametrize("what", ["fail", "hang", "stall"])
 def test_a_failing_or_hanging_rank_ends_the_run_named(tmp_path: Path, what: str) -> None:
-    """Rank 1 raises (or sleeps while rank 0 waits, 3 s timeout): the launch returns within
-    seconds, names the rank and the reason, and leaves no rank running."""
+    """Rank 1 raises (or sleeps while rank 0 waits at a barrier or inside a collective, 3 s
+    timeout): the launch returns within seconds, names the rank and the reason, and leaves no
+    rank running."""
     pids = tmp_path / "pid"
     begin = time.monotonic()
     lines = launch(2, [what, str(pids)], ENTRY)
     assert time.monotonic() - begin < 60
     if what == "fail":
         assert lines == ["rank 1 failed (exit status 1): RuntimeError: boom on purpose"]
-    else:
+    elif what == "hang":
         assert len(lines) == 1 and lines[0].startswith("rank 0 failed (exit status 1)")
         assert "Ranks 1 failed to pass monitoredBarrier" in lines[0]
+    else:  # inside the collective rank 0 cannot tell who is missing: rank 1 is the one left
+        assert len(lines) == 2 and lines[0].startswith("rank 0 failed (exit status 1)")
+        assert "Timed out" in lines[0]
+        assert lines[1].startswith("rank 1 was still running when rank 0 timed out")
     for rank in (0, 1):
         assert not _alive(int(Path(f"{pids}-{rank}").read_text()))

@@ -75,59 +75,99 @@ Build = Callable[[Case, str], nn.Module]
 
 def measure_case(case: Case, variants: list[str], world: World, build: Build = build_variant):
     """Every variant of `case`, one after another; rank 0 gets their records (others: [])."""
-    records = [_variant(case, v, world, build) for v in variants]
+    records = []
+    for variant in variants:
+        ranked = prepare(case, variant, world, build)
+        if isinstance(ranked, RankedVariant):
+            for _ in range(case.rounds):
+                ranked.round()
+            records.append(ranked.finish())
+        else:
+            records.append(ranked)
     if not world.leader:
         return []
-    _set_ratios(records)
+    set_ratios(records)
     return records
 
 
-def _variant(case: Case, variant: str, world: World, build: Build) -> Record:
+def prepare(case: Case, variant: str, world: World, build: Build = build_variant):
+    """`variant` ready to time on every rank: its world-size-1 reference (rank 0), then built,
+    wrapped, warmed up, its collectives counted and its untimed passes run. A failure to
+    build is its record instead (on every rank)."""
     world1 = _world1(case, variant, world, build)
     model = build_on_ranks(case, variant, build)
     if isinstance(model, Failure):  # no collective has run: every rank records it, goes on
         return _failed(case, variant, model.status, model.message)
-    counts = parameter_counts(model)
-    wrapping = _wrapping(model, case.mode)
-    wrapped = wrap(model, case.mode, case.device)
-    run = CaseRun(case, {variant: wrapped}, seed=world.rank)  # each rank its own data
-    if run.trials[variant].failure is not None:  # the batch: made before any collective
-        raise RuntimeError(f"rank {world.rank}: {run.trials[variant].failure.message}")
-    run.trials[variant].optimizer = make_optimizer(wrapped)
-    for _ in range(max(case.warmup, STEADY)):
-        run.step(variant)
-    counter = CommCounter()
-    with counter:
-        run.step(variant)
-    trial = run.trials[variant]
-    assert trial.optimizer is not None and run.batch is not None
-    passes = untimed(wrapped, trial.optimizer, run.batch, case, ISOLATION)
-    max_ms = _timed_rounds(run, variant, world)
-    record = run.record(variant, passes)
-    record.params = ParamCounts(**counts)
-    record.time = TimeResult.from_samples(max_ms, TIME_METHOD.format(clock=trial.timer.method))
-    own = trial.timer.result()
-    mine = (own.median_ms or 0.0, _peak(passes, wrapped, trial.optimizer, case.device))
-    every = distributed.gather(mine)
-    record.distributed = DistributedResult(
-        world_size=world.size,
-        backend=world.backend,
-        wrapping=wrapping,
-        rank_median_ms=[m for m, _ in every],
-        rank_peak_bytes=[p for _, p in every] if all(p is not None for _, p in every) else None,
-        rank_peak_max=max((p for _, p in every if p is not None), default=None),
-        rank_peak_method=PEAK_METHOD.get(case.device),
-        comm_bytes=counter.total,
-        comm_by_collective=dict(counter.bytes),
-        comm_calls=dict(counter.calls),
-        comm_method=COMM_METHOD,
-        note=CPU_NOTE if case.device == "cpu" else None,
-        absent={} if all(p is not None for _, p in every) else {"rank_peak_bytes": "no peak"},
-    )
-    _scale(record.distributed, world1, record.time.median_ms)
-    del run, wrapped, model, trial, passes
-    release(case.device)
-    return record
+    return RankedVariant(case, variant, world, model, world1)
+
+
+class RankedVariant:
+    """One variant wrapped on this rank, timed round by round (`round`), then its record
+    (`finish`, which frees it). Every rank calls the same methods in the same order."""
+
+    def __init__(
+        self, case: Case, variant: str, world: World, model: nn.Module, world1: list[float] | str
+    ) -> None:
+        self.case, self.variant, self.world, self.world1 = case, variant, world, world1
+        self.counts = parameter_counts(model)
+        self.wrapping = _wrapping(model, case.mode)
+        wrapped = wrap(model, case.mode, case.device)
+        self.run = CaseRun(case, {variant: wrapped}, seed=world.rank)  # each rank its own data
+        trial = self.run.trials[variant]
+        if trial.failure is not None:  # the batch: made before any collective
+            raise RuntimeError(f"rank {world.rank}: {trial.failure.message}")
+        trial.optimizer = make_optimizer(wrapped)
+        for _ in range(max(case.warmup, STEADY)):
+            self.run.step(variant)
+        self.counter = CommCounter()
+        with self.counter:
+            self.run.step(variant)
+        assert self.run.batch is not None
+        self.passes = untimed(wrapped, trial.optimizer, self.run.batch, case, ISOLATION)
+        self.max_ms: list[float] = []  # each timed round's largest step time over the ranks
+
+    def round(self) -> None:
+        """One synchronised round: a monitored barrier releases the ranks together, each
+        times its own step, and the round's time is the largest (all_reduce MAX)."""
+        from mobius_core.measure.tracker import tracking
+
+        trial = self.run.trials[self.variant]
+        distributed.monitored_barrier(self.world)
+        with tracking([trial.energy, trial.timer]):
+            self.run.step(self.variant)
+        self.max_ms.append(distributed.max_over_ranks(trial.timer.samples_ms[-1], self.case.device))
+
+    def finish(self, pytest_median_ms: float | None = None) -> Record:
+        """The record (every rank's median and peak gathered), then the variant freed."""
+        trial = self.run.trials[self.variant]
+        record = self.run.record(self.variant, self.passes, pytest_median_ms)
+        record.params = ParamCounts(**self.counts)
+        method = TIME_METHOD.format(clock=trial.timer.method)
+        record.time = TimeResult.from_samples(self.max_ms, method)
+        own = trial.timer.result()
+        assert trial.model is not None and trial.optimizer is not None
+        peak = _peak(self.passes, trial.model, trial.optimizer, self.case.device)
+        every = distributed.gather((own.median_ms or 0.0, peak))
+        peaks = [p for _, p in every]
+        record.distributed = DistributedResult(
+            world_size=self.world.size,
+            backend=self.world.backend,
+            wrapping=self.wrapping,
+            rank_median_ms=[m for m, _ in every],
+            rank_peak_bytes=peaks if all(p is not None for p in peaks) else None,
+            rank_peak_max=max((p for p in peaks if p is not None), default=None),
+            rank_peak_method=PEAK_METHOD.get(self.case.device),
+            comm_bytes=self.counter.total,
+            comm_by_collective=dict(self.counter.bytes),
+            comm_calls=dict(self.counter.calls),
+            comm_method=COMM_METHOD,
+            note=CPU_NOTE if self.case.device == "cpu" else None,
+            absent={} if all(p is not None for p in peaks) else {"rank_peak_bytes": "no peak"},
+        )
+        _scale(record.distributed, self.world1, record.time.median_ms)
+        del self.run, self.passes, trial
+        release(self.case.device)
+        return record
 
 
 def build_on_ranks(case: Case, variant: str, build: Build = build_variant) -> nn.Module | Failure:
@@ -174,20 +214,6 @@ def _time_alone(case: Case, variant: str, build: Build) -> list[float]:
         synchronize(case.device)
         samples.append(1000 * (time.perf_counter() - begin))
     return samples
-
-
-def _timed_rounds(run: CaseRun, variant: str, world: World) -> list[float]:
-    """`rounds` synchronised rounds; each round's largest step time over the ranks, in ms."""
-    from mobius_core.measure.tracker import tracking
-
-    trial, device = run.trials[variant], run.case.device
-    out = []
-    for _ in range(run.case.rounds):
-        distributed.monitored_barrier(world)
-        with tracking([trial.energy, trial.timer]):
-            run.step(variant)
-        out.append(distributed.max_over_ranks(trial.timer.samples_ms[-1], device))
-    return out
 
 
 def _scale(result: DistributedResult, world1: list[float] | str, median_ms: float | None) -> None:
@@ -259,7 +285,7 @@ def _failed(case: Case, variant: str, status: str, message: str) -> Record:
     )
 
 
-def _set_ratios(records: list[Record]) -> None:
+def set_ratios(records: list[Record]) -> None:
     """Each variant's median over the baseline's, unpaired (they ran one after another)."""
     base = next((r for r in records if r.variant.name == baseline_name()), None)
     for record in records:

@@ -5,7 +5,8 @@ When a rank fails the launcher ends every other rank (SIGTERM, then SIGKILL) and
 process reports each rank that failed by itself (not one the launcher ended) with its exit
 status and the last line it wrote to stderr (its error or the end of its traceback). A rank
 that hangs makes the others fail within the group's timeout (`run.distributed`), which ends
-the run the same way.
+the run the same way; each rank then still running is named as the one that hung (or
+waited on one that did).
 
 `step`, `profile` and `bench` share the checks and the relaunch: `check_ranks` (a mode
 that needs ranks, and ranks that need such a mode), `check_nproc` (at most one rank per
@@ -27,6 +28,7 @@ from pathlib import Path
 from mobius_core.errors import BadInput
 
 RANK_PREFIX = re.compile(r"^\[rank\d+\]:")  # torch prefixes a rank's uncaught error
+TIMED_OUT = re.compile(r"timed? ?out", re.IGNORECASE)  # gloo's and NCCL's collective timeouts
 SHUTDOWN_S = 10  # seconds a rank has between SIGTERM and SIGKILL
 
 
@@ -92,6 +94,19 @@ def rank_argv(
     return words
 
 
+def without_option(words: list[str], name: str) -> list[str]:
+    """`words` with the option `name` and its value taken out (`--nproc 2`, `--nproc=2`)."""
+    out, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word == name:
+            skip = True
+        elif not word.startswith(f"{name}="):
+            out.append(word)
+    return out
+
+
 def relaunch(
     command: str,
     args: argparse.Namespace,
@@ -135,8 +150,26 @@ def launch(nproc: int, argv: list[str], entry: list[str] | None = None) -> list[
         except ChildFailedError as error:
             failed = sorted(error.failures.items())
             own = [(r, f) for r, f in failed if f.exitcode != -signal.SIGTERM] or failed
-            return [_line(r, f.exitcode, _last_line(Path(logs), f.local_rank)) for r, f in own]
+            lines = [
+                (r, _line(r, f.exitcode, _last_line(Path(logs), f.local_rank))) for r, f in own
+            ]
+            return [line for _, line in lines] + _hung(nproc, lines)
     return []
+
+
+def _hung(nproc: int, failed: list[tuple[int, str]]) -> list[str]:
+    """Where a rank failed by timing out in a collective, one line per rank the launcher
+    ended: it was still running, so it hung or waited on one that did."""
+    timed_out = next((r for r, line in failed if TIMED_OUT.search(line)), None)
+    if timed_out is None:
+        return []
+    own = {r for r, _ in failed}
+    return [
+        f"rank {r} was still running when rank {timed_out} timed out waiting in a collective"
+        " (ended by the launcher): it hung, or waited on a rank that did"
+        for r in range(nproc)
+        if r not in own
+    ]
 
 
 def _line(rank: int, exitcode: int, last: str | None) -> str:

@@ -1,0 +1,115 @@
+"""Two ranks for real (gloo, CPU), end to end: the pytest suite (`pytest bench/ --nproc 2
+--mode ddp`), `step` and `profile` under `--nproc 2`, each at a clip small enough to take
+seconds; and the suite's one-line refusals where ranks and mode disagree."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mobius_core.run.dist_launch import without_option
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["--preset", "tiny", "--frames", "2", "--resolution", "32"]
+VARIANTS = ["--variants", "serial,mobius"]
+
+
+def run(*words: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *words], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--mode", "ddp"], "ERROR: --mode ddp: needs ranks; add --nproc N (pytest bench/"),
+        (["--nproc", "2"], "ERROR: --nproc/torchrun: runs --mode ddp or fsdp, not eager"),
+        (["--mode", "fsdp", "--nproc", "0"], "ERROR: --nproc: needs at least 1 process, got 0"),
+    ],
+)
+def test_the_suite_refuses_ranks_and_mode_that_disagree(options: list[str], message: str) -> None:
+    done = run("-m", "pytest", "bench/", "--collect-only", "-q", *options, timeout=120)
+    assert done.returncode == 4
+    assert done.stderr.strip().startswith(message), done.stderr
+
+
+def test_a_rank_gets_the_words_without_nproc_in_both_spellings() -> None:
+    words = ["bench/", "--nproc", "2", "--mode", "ddp", "--nproc=3", "-q", "--nprocs", "4"]
+    assert without_option(words, "--nproc") == ["bench/", "--mode", "ddp", "-q", "--nprocs", "4"]
+
+
+@pytest.fixture(scope="module")
+def suite_json(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("ranked") / "run.json"
+    done = run(
+        "-m", "pytest", "bench/", "--mode", "ddp", "--nproc", "2", *SMALL, *VARIANTS,
+        "--rounds", "3", "--warmup", "1", "--benchmark-json", str(out), "-q",
+        "-p", "no:cacheprovider",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(out.read_text())
+
+
+def test_the_ranked_suite_writes_one_record_per_variant_at_world_size_2(suite_json: dict) -> None:
+    entries = {b["params"]["variant"]: b for b in suite_json["benchmarks"]}
+    assert sorted(entries) == ["mobius", "serial"]
+    for entry in entries.values():
+        record = entry["extra_info"]
+        assert record["status"] == "ok"
+        assert record["case"]["mode"] == "ddp" and record["case"]["world_size"] == 2
+        assert len(record["distributed"]["rank_median_ms"]) == 2
+        assert len(entry["stats"]["data"]) == 3  # pytest-benchmark ran the 3 timed rounds
+
+
+def test_pytest_benchmark_timed_each_round_around_rank_0_own_step(suite_json: dict) -> None:
+    """A round is a barrier, the step and a max over ranks: rank 0's clock around it cannot
+    be shorter than rank 0's own step."""
+    for entry in suite_json["benchmarks"]:
+        record = entry["extra_info"]
+        round_ms = 1000 * statistics.median(entry["stats"]["data"])
+        assert round_ms >= record["distributed"]["rank_median_ms"][0]
+        assert record["pytest_benchmark_median_ms"] == pytest.approx(round_ms)
+
+
+def test_the_ranked_suite_sets_mobius_ratio_from_both_records(suite_json: dict) -> None:
+    records = {b["params"]["variant"]: b["extra_info"] for b in suite_json["benchmarks"]}
+    serial = statistics.median(records["serial"]["time"]["samples_ms"])
+    mobius = statistics.median(records["mobius"]["time"]["samples_ms"])
+    assert records["mobius"]["ratio_to_baseline"]["ratio"] == pytest.approx(mobius / serial)
+
+
+def test_step_runs_as_two_ranks_rank_0_printing_each_rank() -> None:
+    """Under FSDP the serial family computes one function (the same weights, checkpointed or
+    in diffusers' layout), so rank 0's loss is the same for all three; the step time is the
+    larger of the two ranks' own."""
+    done = run("-m", "mobius_core", "step", "--nproc", "2", "--mode", "fsdp", *SMALL)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {
+        cells[0]: cells[1:]
+        for line in done.stdout.splitlines()
+        if line.startswith("| ") and not line.startswith("| variant")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
+    assert sorted(rows) == sorted(["serial", "serial-ckpt", "mobius", "mobius-double",
+                                   "diffusers-serial"])  # fmt: skip
+    assert rows["serial"][1] == rows["serial-ckpt"][1] == rows["diffusers-serial"][1]
+    for _, _, slowest, by_rank in rows.values():
+        ranks = [float(ms) for ms in by_rank.split(" / ")]
+        assert len(ranks) == 2 and float(slowest) == max(ranks)
+
+
+def test_profile_runs_as_two_ranks_each_in_its_folder(tmp_path: Path) -> None:
+    out = tmp_path / "profile"
+    done = run(
+        "-m", "mobius_core", "profile", "--nproc", "2", "--mode", "ddp", *SMALL,
+        "--variants", "mobius", "--steps", "1", "--warmup", "0", "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / "profile.md").is_file()
+    assert any((out / "rank1").iterdir())
