@@ -9,6 +9,8 @@ synchronised timed rounds.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from mobius_core.report.record import OK, OOM, Case, Record
@@ -17,10 +19,12 @@ from mobius_core.run.ranked_session import RankedSession
 from mobius_core.run.session import BenchSession
 
 
-def test_step(benchmark, bench: BenchSession | RankedSession, case: Case, variant: str) -> None:
+def test_step(
+    benchmark, bench: BenchSession | RankedSession, case: Case, variant: str, pytestconfig
+) -> None:
     benchmark.group = case.key
     if isinstance(bench, RankedSession):
-        record = _ranked(benchmark, bench, case, variant)
+        record = _ranked(benchmark, bench, case, variant, pytestconfig)
     else:
         run = bench.run(case)
         rounds = cross_check_rounds(case)
@@ -38,14 +42,27 @@ def test_step(benchmark, bench: BenchSession | RankedSession, case: Case, varian
     benchmark.extra_info.update(record.to_dict())
 
 
-def _ranked(benchmark, bench: RankedSession, case: Case, variant: str) -> Record:
+def _ranked(
+    benchmark, bench: RankedSession, case: Case, variant: str, config: pytest.Config
+) -> Record:
     """`variant` on every rank: pytest-benchmark runs its timed rounds (each a monitored
-    barrier, the step and the max over ranks), the record's time is that max per round."""
-    ranked = bench.prepare(case, variant)
-    if isinstance(ranked, Record):  # it failed to build, on some rank
-        return ranked
-    benchmark.pedantic(ranked.round, rounds=case.rounds, warmup_rounds=0, iterations=1)
-    return bench.finish(ranked, _median_ms(benchmark))
+    barrier, the step and the max over ranks), the record's time is that max per round.
+
+    A failure after the wrap, inside a collective step, ends the run, as under `mobius-bench
+    bench --nproc`: the other ranks cannot go on to the next test without this one, so this
+    rank says why on stderr (where the launcher reads it) and stops its session; the
+    launcher then ends every rank, naming this one."""
+    try:
+        ranked = bench.prepare(case, variant)
+        if isinstance(ranked, Record):  # it failed to build, on some rank: all go on
+            return ranked
+        benchmark.pedantic(ranked.round, rounds=case.rounds, warmup_rounds=0, iterations=1)
+        return bench.finish(ranked, _median_ms(benchmark))
+    except Exception as error:
+        reason = f"{variant} at {case.key}: {type(error).__name__}: {error}".splitlines()[0]
+        with config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+            print(f"rank {bench.world.rank}: {reason}", file=sys.stderr, flush=True)
+        pytest.exit(f"rank {bench.world.rank} stopped the run: {reason}", returncode=1)
 
 
 def _median_ms(benchmark) -> float | None:

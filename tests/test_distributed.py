@@ -80,6 +80,26 @@ def test_a_distributed_mode_without_a_launch_is_one_line(mode: str) -> None:
         cmd_bench.run(_args(mode=mode, suite_args=["--preset", "tiny"]))
 
 
+def test_compile_without_dynamo_is_one_line_before_any_work(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`bench --mode compile` on a torch that cannot compile: one line, no run folder."""
+    from mobius_core.measure import compat
+
+    monkeypatch.setattr(compat, "compile_support", lambda: "torch 9.9 has no torch._dynamo")
+    with pytest.raises(BadInput, match=r"^--mode compile: torch 9.9 has no torch._dynamo; use"):
+        cmd_bench.run(_args(mode="compile", out=tmp_path, suite_args=["--preset", "tiny"]))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_rank_that_finished_with_failed_variants_is_not_called_failed() -> None:
+    from mobius_core.run.dist_launch import FAILED_RECORDS, _line
+
+    last = "variants failed (mobius at c); records in r.json"
+    assert _line(0, FAILED_RECORDS, last) == f"rank 0 finished; {last}"
+    assert _line(1, 1, "RuntimeError: x") == "rank 1 failed (exit status 1): RuntimeError: x"
+
+
 def test_nproc_with_eager_is_one_line() -> None:
     with pytest.raises(BadInput, match="runs --mode ddp or fsdp, not eager"):
         cmd_bench.run(_args(nproc=2, suite_args=["--preset", "tiny"]))

@@ -5,9 +5,11 @@ seconds; and the suite's one-line refusals where ranks and mode disagree."""
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,10 +21,11 @@ SMALL = ["--preset", "tiny", "--frames", "2", "--resolution", "32"]
 VARIANTS = ["--variants", "serial,mobius"]
 
 
-def run(*words: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run(*words: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, *words], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
+        [sys.executable, *words], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        env=env,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -82,6 +85,30 @@ def test_the_ranked_suite_sets_mobius_ratio_from_both_records(suite_json: dict) 
     serial = statistics.median(records["serial"]["time"]["samples_ms"])
     mobius = statistics.median(records["mobius"]["time"]["samples_ms"])
     assert records["mobius"]["ratio_to_baseline"]["ratio"] == pytest.approx(mobius / serial)
+
+
+def test_a_rank_failing_in_the_suite_ends_the_run_naming_it(tmp_path: Path) -> None:
+    """Rank 1's first timed round raises (tests/fixtures/rank1_fails.py): the run ends at
+    once, not a test later or a timeout later, with one line naming rank 1 and why."""
+    fixtures = str(ROOT / "tests" / "fixtures")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([fixtures, os.environ.get("PYTHONPATH", "")]),
+    }
+    begin = time.monotonic()
+    done = run(
+        "-m", "pytest", "bench/", "-p", "rank1_fails", "--mode", "ddp", "--nproc", "2", *SMALL,
+        *VARIANTS, "--rounds", "2", "--warmup", "0", "--rank-timeout", "120",
+        "--benchmark-json", str(tmp_path / "run.json"), "-q", "-p", "no:cacheprovider",
+        env=env,
+    )  # fmt: skip
+    assert time.monotonic() - begin < 100  # well under the 120 s a waiting rank would take
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.startswith("pytest bench/:")]
+    assert lines == [
+        "pytest bench/: rank 1 failed (exit status 1): rank 1: serial at"
+        " tiny-b1-f2-r32-fp32-ddp-w2: RuntimeError: boom on purpose"
+    ], done.stderr[-2000:]
 
 
 def test_step_runs_as_two_ranks_rank_0_printing_each_rank() -> None:

@@ -152,6 +152,7 @@ def _rank(options: Options, world, benchmark_json: Path | None, out: Path) -> in
     """This process as one rank: rank 0 makes the run folder, writes the JSON and reports."""
     from mobius_core.report.record import ERROR
     from mobius_core.run.dist_bench import run_ranks
+    from mobius_core.run.dist_launch import FAILED_RECORDS
 
     if not world.leader:
         run_ranks(options, Path(), world)
@@ -169,7 +170,11 @@ def _rank(options: Options, world, benchmark_json: Path | None, out: Path) -> in
     print(f"# run: {run_json}, report: {report}/ ({world.size} ranks)")
     if writer.interrupted:
         return 130
-    return 1 if any(r.status == ERROR for r in writer.failed) else 0
+    failed = [f"{r.variant.name} at {r.case.key}" for r in writer.failed if r.status == ERROR]
+    if not failed:
+        return 0
+    print(f"variants failed ({', '.join(failed)}); records in {run_json}", file=sys.stderr)
+    return FAILED_RECORDS
 
 
 def _report(run_json: Path, folder: Path) -> None:

@@ -30,6 +30,7 @@ from mobius_core.errors import BadInput
 RANK_PREFIX = re.compile(r"^\[rank\d+\]:")  # torch prefixes a rank's uncaught error
 TIMED_OUT = re.compile(r"timed? ?out", re.IGNORECASE)  # gloo's and NCCL's collective timeouts
 SHUTDOWN_S = 10  # seconds a rank has between SIGTERM and SIGKILL
+FAILED_RECORDS = 3  # a rank's exit status: it finished, and wrote records of failed variants
 
 
 def check_ranks(command: str, mode: str, nproc: int | None, launched: bool) -> None:
@@ -173,6 +174,8 @@ def _hung(nproc: int, failed: list[tuple[int, str]]) -> list[str]:
 
 
 def _line(rank: int, exitcode: int, last: str | None) -> str:
+    if exitcode == FAILED_RECORDS:
+        return f"rank {rank} finished; " + (last or "some variants failed")
     if exitcode < 0:
         status = f"killed by {signal.Signals(-exitcode).name}"
     else:

@@ -55,7 +55,12 @@ def fully_shard_function() -> Any:
 
 
 def check_available(mode: str) -> None:
-    """A one-line error when this torch cannot run `mode` (distributed or FSDP2 missing)."""
+    """A one-line error when this torch cannot run `mode` (dynamo, distributed or FSDP2
+    missing)."""
+    if mode == "compile":
+        from mobius_core.run.modes import check
+
+        check(mode)
     if mode not in DISTRIBUTED:
         return
     if not torch.distributed.is_available():
