@@ -144,6 +144,30 @@ def test_the_breakdown_is_drawn_in_the_unit_its_tallest_bar_reaches(
     assert fig.axes[0].texts[-1].get_text() == label  # the total above the bar
 
 
+def test_the_breakdown_at_the_peak_holds_the_larger_of_saved_and_gradients() -> None:
+    """Hand-worked: a peak of 15 = 3 parameters + 3 optimizer + 8 saved + 1 of the rest;
+    stacking the 2 of gradients too would leave a rest of -1. With gradients of 9 (more than
+    the 8 saved) the peak holds them instead: 3 + 3 + 9 + a rest of 0."""
+    case = pd.DataFrame(
+        [
+            {"variant": "serial", "mem_parameters": 3, "mem_optimizer": 3, "mem_gradients": 2,
+             "mem_saved": 8, "mem_rest": -1},
+            {"variant": "ckpt", "mem_parameters": 3, "mem_optimizer": 3, "mem_gradients": 9,
+             "mem_saved": 8, "mem_rest": -8},
+        ]
+    )  # fmt: skip
+    held, note = case_plots.at_peak(case)
+    assert held.loc[0, ["mem_gradients", "mem_saved", "mem_rest"]].tolist() == [0, 8, 1]
+    assert held.loc[1, ["mem_gradients", "mem_saved", "mem_rest"]].tolist() == [9, 0, 0]
+    assert "at the peak" in note
+
+
+def test_a_proxy_breakdown_without_a_peak_is_kept_whole() -> None:
+    case = pd.DataFrame([{"variant": "serial", "mem_gradients": 2, "mem_saved": 8}])
+    held, note = case_plots.at_peak(case)
+    assert held.equals(case) and note == ""
+
+
 def test_a_variant_keeps_its_colour_in_every_plot() -> None:
     records, _ = merge(load(RUN).records)
     for record in records:  # mobius in purple instead of its spec's green

@@ -38,6 +38,7 @@ def memory_breakdown(case: pd.DataFrame, colours: dict[str, str]) -> Drawn:
     ]
     if not parts:
         return "no memory breakdown in this run"
+    case, held = at_peak(case)
     totals = case[parts].fillna(0).sum(axis=1)
     divisor, unit = byte_unit(totals.max())
     fig, (ax,) = new_figure(6.5, 4.6)
@@ -65,9 +66,26 @@ def memory_breakdown(case: pd.DataFrame, colours: dict[str, str]) -> Drawn:
     variant_ticks(ax, names, colours)
     _, label = memory_figure(case)
     ax.set_ylabel(f"memory ({unit})")
-    title(ax, "Memory by part", f"{case['case'].iloc[0]}; memory: the {label}")
+    title(ax, "Memory by part", f"{case['case'].iloc[0]}; memory: the {label}{held}")
     legend_below(fig, _keys(parts, PART_SHADES, PART_HATCHES))
     return fig
+
+
+def at_peak(case: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The parts alive at the allocator's peak, and a note saying so. Backward frees the
+    saved tensors as it makes the gradients, so the peak holds the larger of the two, not
+    both: the smaller is taken out of its column and left in `rest` (the peak less the
+    parts), which stacking both would make negative. A breakdown without a peak (the CPU
+    proxy, which is the sum of its parts) is kept whole."""
+    needed = ("mem_rest", "mem_saved", "mem_gradients")
+    if not all(c in case and case[c].notna().any() for c in needed):
+        return case, ""
+    case = case.copy()
+    saved, grads = case["mem_saved"].fillna(0), case["mem_gradients"].fillna(0)
+    case["mem_rest"] = case["mem_rest"] + saved.where(saved < grads, grads)  # + the smaller
+    case["mem_saved"] = saved.where(saved >= grads, 0)
+    case["mem_gradients"] = grads.where(grads > saved, 0)
+    return case, " (at the peak: saved tensors or gradients, whichever is larger)"
 
 
 def flops_by_region(case: pd.DataFrame, colours: dict[str, str]) -> Drawn:
