@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from converge_fixtures import parse, toy_options  # noqa: F401
 
+from mobius_core.cli import main
 from mobius_core.errors import BadInput
 from mobius_core.report.converge_report import beside, is_converge, load, quality
+from mobius_core.report.record import Case
 from mobius_core.run import cmd_converge
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny-run.json"  # has tiny-b1-f2-r64-fp32
@@ -40,14 +43,43 @@ def test_converge_writes_a_report(toy: list[str], tmp_path: Path) -> None:
     assert "## Verdicts" in summary and "41.1 ms" in summary  # serial's step time, beside
     assert quality(record, "tiny-b1-f2-r64-fp32").startswith("temporal gain ")
     assert quality(record, "tiny-b1-f16-r64-fp32") is None
+    assert main(["report", str(FIXTURE), str(out), "--out", str(tmp_path / "report")]) == 0
+    claims = (tmp_path / "report" / "summary.md").read_text().split("## Claims")[1]
+    header = next(line for line in claims.splitlines() if line.startswith("| case"))
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    row = next(line for line in claims.splitlines() if "| mobius |" in line and "b1-f2" in line)
+    mobius = dict(zip(cells, [c.strip() for c in row.strip("|").split("|")], strict=True))
+    gain = record.variants["mobius"].temporal_gain
+    assert mobius["quality"].startswith(f"temporal gain {gain.mean:+.1%}")
     record.case = replace(record.case, frames=4)  # no case of this shape in the run
-    with pytest.raises(BadInput, match="no case of shape tiny-b1-f4-r64-fp32"):
+    with pytest.raises(BadInput, match="no eager case of shape tiny-b1-f4-r64-fp32"):
         beside(FIXTURE, record)
+
+
+def test_beside_takes_each_entry_from_its_own_case() -> None:
+    """A design sweep holds serial at the base case and beside mobius-double at each rejoin
+    depth: serial's figures come from the base case, mobius-double-k2's from the k2 case
+    (read here straight from the JSON)."""
+    sweep = Path(__file__).parents[1] / "reports" / "cpu" / "20261127-design-tiny" / "run.json"
+    median = {
+        (b["extra_info"]["case"]["rejoin"], b["extra_info"]["variant"]["name"]):
+        b["extra_info"]["time"]["median_ms"]
+        for b in json.loads(sweep.read_text())["benchmarks"]
+    }  # fmt: skip
+    assert median[(None, "serial")] != median[(4, "serial")]  # the trap: two serial rows
+    case = SimpleNamespace(case=Case("tiny", 1, 8, 64, "fp32", "cpu"))
+    figures = beside(sweep, case)  # type: ignore[arg-type]
+    assert figures["serial"]["time"] == f"{median[(None, 'serial')]:.1f} ms"
+    assert figures["mobius-double-k2"]["time"] == f"{median[(2, 'mobius-double')]:.1f} ms"
 
 
 def test_bad_input_before_the_work(toy: list[str], tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="--seeds: must be at least 2"):
         cmd_converge.run(parse(*toy, "--seeds", "1"))
+    with pytest.raises(BadInput, match=r"--lr: must be a learning rate above 0, got -1\.0"):
+        cmd_converge.run(parse(*toy, "--lr", "-1", "--cache", str(tmp_path / "cache")))
+    with pytest.raises(BadInput, match="--pretrain-lr: must be a learning rate above 0, got nan"):
+        cmd_converge.run(parse(*toy, "--pretrain-lr", "nan", "--cache", str(tmp_path / "cache")))
     (tmp_path / "taken").mkdir()
     with pytest.raises(BadInput, match="exists already"):
         cmd_converge.run(parse(*toy, "--out", str(tmp_path / "taken")))

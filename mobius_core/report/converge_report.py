@@ -58,27 +58,44 @@ def quality(record: ConvergeRecord, case_key: str, variant: str = "mobius") -> s
 
 
 def beside(run_path: Path, record: ConvergeRecord) -> dict[str, dict[str, str]]:
-    """Peak memory and median step time per variant from a benchmark run of the same shape."""
+    """Peak memory and median step time per entry from a benchmark run of the same shape:
+    eager, one process, the converge run's dtype where the run has it (else its first), each
+    mobius-double rejoin case under its entry's name (`mobius-double-k2`)."""
+    import pandas as pd
+
     from mobius_core.report.runs import load as load_run
     from mobius_core.report.tables import frame, memory_figure
 
     rows = frame(load_run(run_path).records)
     c = record.case
+
+    def column(name: str, missing: object) -> pd.Series:  # a frame leaves out empty columns
+        return rows[name] if name in rows else pd.Series(missing, index=rows.index)
+
+    mode, world = column("mode", "eager"), column("world_size", 1)
     same = (
         (rows["preset"] == c.preset)
         & (rows["batch"] == c.batch)
         & (rows["frames"] == c.frames)
         & (rows["resolution"] == c.resolution)
         & (rows["status"] == "ok")
+        & (mode.fillna("eager") == "eager")
+        & (world.fillna(1) == 1)
     )
     if not same.any():
-        raise BadInput(f"{run_path}: no case of shape {c.key} (any dtype) measured in this run")
+        raise BadInput(f"{run_path}: no eager case of shape {c.key} (any dtype) in this run")
     rows = rows[same]
+    dtype = c.dtype if (rows["dtype"] == c.dtype).any() else rows["dtype"].iloc[0]
+    rows = rows[rows["dtype"] == dtype]
     memory, label = memory_figure(rows)
     time = rows["time_median_ms"] if "time_median_ms" in rows else memory * float("nan")
+    names = [
+        str(v) if pd.isna(k) else f"{v}-k{int(k)}"
+        for v, k in zip(rows["variant"], column("rejoin", None), strict=True)
+    ]
     return {
-        str(v): {"memory": size(m), "memory_label": label, "time": number(t, "{:.1f} ms")}
-        for v, m, t in zip(rows["variant"], memory, time, strict=True)
+        name: {"memory": size(m), "memory_label": label, "time": number(t, "{:.1f} ms")}
+        for name, m, t in zip(names, memory, time, strict=True)
     }
 
 
