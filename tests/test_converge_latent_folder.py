@@ -59,3 +59,22 @@ def test_cli_exits_2_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert err.count("\n") == 1 and f"{bad}: expected a (4, 2, 8, 8) tensor" in err
     assert "--preset tiny --frames 2 --resolution 64" in err
     assert not (tmp_path / "cache").exists()  # nothing was trained
+
+
+def test_too_few_training_clips_for_the_control_is_one_line(tmp_path: Path) -> None:
+    """2 clips: 1 held out, 1 to train on, and the control would draw both frames from it."""
+    write(tmp_path / "data", [(4, 2, 8, 8)] * 2)
+    with pytest.raises(BadInput, match=r"1 training clips \(1 of 2 held out\).* at least 2$"):
+        LatentFolder(tmp_path / "data", CONFIG)
+
+
+def test_new_clips_under_the_same_names_get_a_new_cache_name(tmp_path: Path) -> None:
+    """Same names, same sizes, other values: stage 1's cache key (the name) must differ."""
+    write(tmp_path / "a", [(4, 2, 8, 8)] * 3)
+    for i in range(3):
+        folder = tmp_path / "b"
+        folder.mkdir(exist_ok=True)
+        save_file({"latents": torch.full((4, 2, 8, 8), float(i))}, folder / f"clip{i}.safetensors")
+    a, b = LatentFolder(tmp_path / "a", CONFIG), LatentFolder(tmp_path / "b", CONFIG)
+    assert a.name != b.name
+    assert a.name == LatentFolder(tmp_path / "a", CONFIG).name  # and stable

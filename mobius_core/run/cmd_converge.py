@@ -88,6 +88,18 @@ def budget(args: argparse.Namespace, name: str, least: int = 1) -> int:
     return value
 
 
+def rate(args: argparse.Namespace, name: str) -> float:
+    """A learning rate option; BadInput unless it is a finite number above zero."""
+    import math
+
+    from mobius_core.errors import BadInput
+
+    value = getattr(args, name)
+    if not (math.isfinite(value) and value > 0):
+        raise BadInput(f"--{name.replace('_', '-')}: must be a learning rate above 0, got {value}")
+    return value
+
+
 def shape_of(args: argparse.Namespace) -> tuple[int, int]:
     """Frames and resolution: the options given, else the preset's converge shape."""
     from mobius_core.models.config import preset
@@ -108,9 +120,12 @@ def settings_of(args: argparse.Namespace, entries: list[Entry]) -> ConvergeSetti
 
     rule = Levelling(PRETRAIN_CHECK, LEVEL_WINDOW, LEVEL_FALL, budget(args, "pretrain_steps"))
     return ConvergeSettings(
-        PretrainSettings(rule, PRETRAIN_BATCH, args.pretrain_lr, 0),
+        PretrainSettings(rule, PRETRAIN_BATCH, rate(args, "pretrain_lr"), 0),
         FinetuneSettings(
-            budget(args, "steps"), budget(args, "batch"), args.lr, budget(args, "eval_every")
+            budget(args, "steps"),
+            budget(args, "batch"),
+            rate(args, "lr"),
+            budget(args, "eval_every"),
         ),
         tuple(range(budget(args, "seeds", least=2))),
         tuple(entries),

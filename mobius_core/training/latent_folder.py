@@ -57,12 +57,21 @@ class LatentFolder:
             raise BadInput(f"--data {folder}: needs a folder with at least two *.safetensors")
         clips = [read_clip(f, config) for f in files]
         held = max(1, len(clips) // 8)
+        if len(clips) - held < config.frames:
+            raise BadInput(
+                f"--data {folder}: {len(clips) - held} training clips ({held} of {len(clips)}"
+                f" held out); the control draws each of a clip's {config.frames} frames from"
+                f" another clip, so it needs at least {config.frames}"
+            )
         self.train = torch.stack(clips[:-held])  # (n, 4, f, h, w)
         self.held = torch.stack(clips[-held:])
         self.frames = config.frames
         gen = torch.Generator().manual_seed(CONTEXT_SEED)
         self.contexts = torch.randn(1, config.context_len, config.context_dim, generator=gen)
-        digest = hashlib.sha256("\n".join(f"{f.name}:{f.stat().st_size}" for f in files).encode())
+        digest = hashlib.sha256()  # names and contents: new clips never reuse a cached stage 1
+        for path, clip in zip(files, clips, strict=True):
+            digest.update(path.name.encode())
+            digest.update(clip.contiguous().numpy().tobytes())
         self.name = f"data-{digest.hexdigest()[:10]}"
 
     def sample(self, n: int, gen: torch.Generator, coherent: bool = True) -> Clips:
