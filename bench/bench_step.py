@@ -9,13 +9,11 @@ synchronised timed rounds.
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 from mobius_core.report.record import OK, OOM, Case, Record
 from mobius_core.run.matrix import cross_check_rounds
-from mobius_core.run.ranked_session import RankedSession
+from mobius_core.run.ranked_session import RankedSession, tell_launcher
 from mobius_core.run.session import BenchSession
 
 
@@ -38,6 +36,8 @@ def test_step(
     if record.status == OOM:
         pytest.skip(f"out of memory at {record.shapes}: {record.message}")
     if record.status != OK:
+        if isinstance(bench, RankedSession) and not bench.world.leader:
+            return  # rank 0 reports it: this rank failing would end the run before its JSON
         pytest.fail(f"{variant} failed: {record.message}")
     benchmark.extra_info.update(record.to_dict())
 
@@ -60,8 +60,7 @@ def _ranked(
         return bench.finish(ranked, _median_ms(benchmark))
     except Exception as error:
         reason = f"{variant} at {case.key}: {type(error).__name__}: {error}".splitlines()[0]
-        with config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
-            print(f"rank {bench.world.rank}: {reason}", file=sys.stderr, flush=True)
+        tell_launcher(config, f"rank {bench.world.rank}: {reason}")
         pytest.exit(f"rank {bench.world.rank} stopped the run: {reason}", returncode=1)
 
 

@@ -24,12 +24,12 @@ import pytest
 from mobius_core.errors import BadInput
 from mobius_core.measure.environment import environment
 from mobius_core.outputs import check_new_file
-from mobius_core.report.record import Case
+from mobius_core.report.record import OOM, Case
 from mobius_core.report.runs import FAILED_KEY
 from mobius_core.run import distributed
 from mobius_core.run.dist_launch import check_nproc
 from mobius_core.run.matrix import SUITE_OPTIONS, Options, parse, plan
-from mobius_core.run.ranked_session import RankedSession
+from mobius_core.run.ranked_session import RankedSession, tell_launcher
 from mobius_core.run.session import BenchSession
 
 OPTIONS = pytest.StashKey[Options]()
@@ -63,13 +63,16 @@ def pytest_configure(config: pytest.Config) -> None:
         out = config.getoption("benchmark_json", None)
         if out is not None:
             check_new_file(out)
+        timeout = _number(config, "rank_timeout", float)
+        if timeout is not None and not timeout > 0:
+            raise BadInput(f"--rank-timeout: must be above 0 seconds, got {timeout}")
+        if nproc is not None and not distributed.launched():
+            _relaunch(config, nproc)
+        if distributed.launched():
+            world = distributed.join(options.device, timeout or distributed.DEFAULT_TIMEOUT_S)
     except BadInput as error:
         raise pytest.UsageError(str(error)) from None
-    if nproc is not None and not distributed.launched():
-        _relaunch(config, nproc)
     if distributed.launched():
-        timeout = _number(config, "rank_timeout", float) or distributed.DEFAULT_TIMEOUT_S
-        world = distributed.join(options.device, timeout)
         config.stash[WORLD] = world
         options = replace(options, world_size=world.size)
         if not world.leader:  # one JSON and one table, rank 0's
@@ -158,6 +161,18 @@ def pytest_benchmark_update_json(
     session = config.stash.get(SESSION, None)
     output_json[FAILED_KEY] = [r.to_dict() for r in session.failed] if session else []
     if isinstance(session, RankedSession):  # ratios need every variant of a case
-        records = session.with_ratios()
-        for entry in output_json["benchmarks"]:
+        records = session.with_ratios()  # a test stopped inside its rounds has none: left out
+        kept = [e for e in output_json["benchmarks"] if e["param"] in records]
+        for entry in kept:
             entry["extra_info"].update(records[entry["param"]].to_dict())
+        output_json["benchmarks"] = kept
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Rank 0 of a ranked run names its failed variants on stderr, last (its JSON written):
+    the line the launcher quotes."""
+    bench = session.config.stash.get(SESSION, None)
+    if isinstance(bench, RankedSession) and bench.world.leader:
+        failed = [f"{r.variant.name} at {r.case.key}" for r in bench.failed if r.status != OOM]
+        if failed:
+            tell_launcher(session.config, f"variants failed ({', '.join(failed)})")

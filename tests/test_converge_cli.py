@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from converge_fixtures import parse, toy_options  # noqa: F401
@@ -51,9 +50,8 @@ def test_converge_writes_a_report(toy: list[str], tmp_path: Path) -> None:
     mobius = dict(zip(cells, [c.strip() for c in row.strip("|").split("|")], strict=True))
     gain = record.variants["mobius"].temporal_gain
     assert mobius["quality"].startswith(f"temporal gain {gain.mean:+.1%}")
-    record.case = replace(record.case, frames=4)  # no case of this shape in the run
     with pytest.raises(BadInput, match="no eager case of shape tiny-b1-f4-r64-fp32"):
-        beside(FIXTURE, record)
+        beside(FIXTURE, replace(record.case, frames=4))  # no case of this shape in the run
 
 
 def test_beside_takes_each_entry_from_its_own_case() -> None:
@@ -67,8 +65,7 @@ def test_beside_takes_each_entry_from_its_own_case() -> None:
         for b in json.loads(sweep.read_text())["benchmarks"]
     }  # fmt: skip
     assert median[(None, "serial")] != median[(4, "serial")]  # the trap: two serial rows
-    case = SimpleNamespace(case=Case("tiny", 1, 8, 64, "fp32", "cpu"))
-    figures = beside(sweep, case)  # type: ignore[arg-type]
+    figures = beside(sweep, Case("tiny", 1, 8, 64, "fp32", "cpu"))
     assert figures["serial"]["time"] == f"{median[(None, 'serial')]:.1f} ms"
     assert figures["mobius-double-k2"]["time"] == f"{median[(2, 'mobius-double')]:.1f} ms"
 
@@ -85,6 +82,8 @@ def test_bad_input_before_the_work(toy: list[str], tmp_path: Path) -> None:
         cmd_converge.run(parse(*toy, "--out", str(tmp_path / "taken")))
     with pytest.raises(BadInput, match="needs a folder"):
         cmd_converge.run(parse(*toy, "--data", str(tmp_path / "none")))
+    with pytest.raises(BadInput, match="no eager case of shape tiny-b1-f4-r64-fp32"):
+        cmd_converge.run(parse(*toy, "--frames", "4", "--run", str(FIXTURE)))
     assert not (tmp_path / "cache").exists()  # nothing was trained
 
 

@@ -61,11 +61,14 @@ def test_cli_exits_2_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert not (tmp_path / "cache").exists()  # nothing was trained
 
 
-def test_too_few_training_clips_for_the_control_is_one_line(tmp_path: Path) -> None:
-    """2 clips: 1 held out, 1 to train on, and the control would draw both frames from it."""
+def test_one_training_clip_is_one_line_as_the_control_would_be_the_run(tmp_path: Path) -> None:
+    """2 clips: 1 held out, 1 to train on, and the control would draw every frame from it;
+    3 clips leave 2, and the control's frames come from either."""
     write(tmp_path / "data", [(4, 2, 8, 8)] * 2)
-    with pytest.raises(BadInput, match=r"1 training clips \(1 of 2 held out\).* at least 2$"):
+    with pytest.raises(BadInput, match=r"1 training clip \(1 of 2 held out\).* at least 3 clips$"):
         LatentFolder(tmp_path / "data", CONFIG)
+    write(tmp_path / "data", [(4, 2, 8, 8)] * 3)
+    assert len(LatentFolder(tmp_path / "data", CONFIG).train) == 2
 
 
 def test_new_clips_under_the_same_names_get_a_new_cache_name(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from mobius_core.outputs import write_atomic
 from mobius_core.report.converge_plots import PLOTS
 from mobius_core.report.converge_record import SCHEMA, ConvergeRecord
 from mobius_core.report.markdown import number, size, table
+from mobius_core.report.record import Case
 
 CONVERGE_FILE = "converge.json"
 
@@ -57,7 +58,7 @@ def quality(record: ConvergeRecord, case_key: str, variant: str = "mobius") -> s
     return f"temporal gain {gain.text()}; {found[0].text}" if found else gain.text()
 
 
-def beside(run_path: Path, record: ConvergeRecord) -> dict[str, dict[str, str]]:
+def beside(run_path: Path, case: Case) -> dict[str, dict[str, str]]:
     """Peak memory and median step time per entry from a benchmark run of the same shape:
     eager, one process, the converge run's dtype where the run has it (else its first), each
     mobius-double rejoin case under its entry's name (`mobius-double-k2`)."""
@@ -67,7 +68,7 @@ def beside(run_path: Path, record: ConvergeRecord) -> dict[str, dict[str, str]]:
     from mobius_core.report.tables import frame, memory_figure
 
     rows = frame(load_run(run_path).records)
-    c = record.case
+    c = case
 
     def column(name: str, missing: object) -> pd.Series:  # a frame leaves out empty columns
         return rows[name] if name in rows else pd.Series(missing, index=rows.index)
@@ -204,7 +205,7 @@ def summary(record: ConvergeRecord, shown: dict[str, dict[str, str]] | None = No
 
 def write_report(record: ConvergeRecord, folder: Path, run_path: Path | None = None) -> None:
     """summary.md and the plots into `folder` (which exists)."""
-    shown = beside(run_path, record) if run_path is not None else None
+    shown = beside(run_path, record.case) if run_path is not None else None
     write_atomic(folder / "summary.md", summary(record, shown))
     for name, draw in PLOTS.items():
         draw(record, folder / name)

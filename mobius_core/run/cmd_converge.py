@@ -140,8 +140,7 @@ def run(args: argparse.Namespace) -> int:
     from mobius_core.models.variants import baseline_name
     from mobius_core.outputs import check_new_folder, fill_new_folder, write_new_json
     from mobius_core.report.converge_record import ConvergeRecord
-    from mobius_core.report.converge_report import CONVERGE_FILE, write_report
-    from mobius_core.report.runs import load as load_run
+    from mobius_core.report.converge_report import CONVERGE_FILE, beside, write_report
     from mobius_core.run import converge_setup as setup
     from mobius_core.training.converge import converge, source_of
 
@@ -159,11 +158,11 @@ def run(args: argparse.Namespace) -> int:
     source = source_of(args.data, config)
     if args.out is not None:
         check_new_folder(args.out)
-    if args.run is not None:
-        load_run(args.run)  # a bad run fails before the work, not after it
     checkpoint = None
     if args.unet is not None:  # read and checked before the work; stage 1 is skipped
         checkpoint = setup.checkpoint_start(args.unet, args.motion_adapter, config)
+    if args.run is not None:  # a bad run, or one without this shape, fails before the work
+        beside(args.run, setup.case_of(config, (device, dtype), checkpoint))
     done: list[ConvergeRecord] = []
 
     def fill(folder: Path) -> None:

@@ -93,6 +93,19 @@ def checkpoint_saver(folder: Path) -> tuple[Keep | None, str]:
     return keep, f"{CHECKPOINTS}/<entry>.safetensors: each entry's model after seed 0"
 
 
+def case_of(
+    config: Config, device_dtype: tuple[str, torch.dtype], checkpoint: Checkpoint | None
+) -> Case:
+    """The run's case: its shape, dtype and device, with the checkpoint's paths."""
+    device, dtype = device_dtype
+    dtype_name = next(name for name, value in DTYPES.items() if value == dtype)
+    paths = checkpoint.described if checkpoint is not None else {}
+    return Case(
+        config.name, config.batch, config.frames, config.resolution, dtype_name, device,
+        unet=paths.get("unet"), motion_adapter=paths.get("motion_adapter"),
+    )  # fmt: skip
+
+
 def record_of(
     raw: dict[str, Any],
     config: Config,
@@ -102,13 +115,7 @@ def record_of(
     checkpoint: Checkpoint | None,
 ) -> ConvergeRecord:
     """The run's record: its case (with the checkpoint's paths), settings and entries."""
-    device, dtype = device_dtype
-    dtype_name = next(name for name, value in DTYPES.items() if value == dtype)
-    paths = checkpoint.described if checkpoint is not None else {}
-    case = Case(
-        config.name, config.batch, config.frames, config.resolution, dtype_name, device,
-        unet=paths.get("unet"), motion_adapter=paths.get("motion_adapter"),
-    )  # fmt: skip
+    case = case_of(config, device_dtype, checkpoint)
     rejoin = [e.rejoin for e in settings.entries if e.rejoin is not None]
     infos = [info(e, rejoin) for e in settings.entries]
     depths = {e.name: depth(e, config) for e in settings.entries}

@@ -30,7 +30,9 @@ from mobius_core.errors import BadInput
 RANK_PREFIX = re.compile(r"^\[rank\d+\]:")  # torch prefixes a rank's uncaught error
 TIMED_OUT = re.compile(r"timed? ?out", re.IGNORECASE)  # gloo's and NCCL's collective timeouts
 SHUTDOWN_S = 10  # seconds a rank has between SIGTERM and SIGKILL
-FAILED_RECORDS = 3  # a rank's exit status: it finished, and wrote records of failed variants
+FAILED_RECORDS = 10  # a rank's exit status: it finished, and wrote records of failed variants
+# (apart from pytest's 0 to 5 and the CLI's 2 and 130)
+ENDED = (-signal.SIGTERM, -signal.SIGKILL)  # the exit statuses of ranks the launcher ended
 
 
 def check_ranks(command: str, mode: str, nproc: int | None, launched: bool) -> None:
@@ -150,26 +152,25 @@ def launch(nproc: int, argv: list[str], entry: list[str] | None = None) -> list[
             elastic_launch(config, entrypoint=command[0])(*command[1:], *argv)
         except ChildFailedError as error:
             failed = sorted(error.failures.items())
-            own = [(r, f) for r, f in failed if f.exitcode != -signal.SIGTERM] or failed
+            ended = [r for r, f in failed if f.exitcode in ENDED]  # by the launcher
+            own = [(r, f) for r, f in failed if r not in ended] or failed
             lines = [
                 (r, _line(r, f.exitcode, _last_line(Path(logs), f.local_rank))) for r, f in own
             ]
-            return [line for _, line in lines] + _hung(nproc, lines)
+            return [line for _, line in lines] + _hung(ended, lines)
     return []
 
 
-def _hung(nproc: int, failed: list[tuple[int, str]]) -> list[str]:
+def _hung(ended: list[int], failed: list[tuple[int, str]]) -> list[str]:
     """Where a rank failed by timing out in a collective, one line per rank the launcher
     ended: it was still running, so it hung or waited on one that did."""
     timed_out = next((r for r, line in failed if TIMED_OUT.search(line)), None)
     if timed_out is None:
         return []
-    own = {r for r, _ in failed}
     return [
         f"rank {r} was still running when rank {timed_out} timed out waiting in a collective"
         " (ended by the launcher): it hung, or waited on a rank that did"
-        for r in range(nproc)
-        if r not in own
+        for r in ended
     ]
 
 

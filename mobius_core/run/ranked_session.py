@@ -11,8 +11,11 @@ every test has run (`with_ratios`), whatever order the tests ran in.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Callable
 
+import pytest
 from torch import nn
 
 from mobius_core.report.record import OK, Case, Record
@@ -53,3 +56,11 @@ class RankedSession:
         if record.status != OK:
             self.failed.append(record)
         return record
+
+
+def tell_launcher(config: pytest.Config, line: str) -> None:
+    """`line` on this rank's real stderr, past pytest's capture: the launcher quotes a failed
+    rank's last stderr line."""
+    capture = config.pluginmanager.getplugin("capturemanager")  # None under -p no:capture
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print(line, file=sys.stderr, flush=True)

@@ -57,11 +57,11 @@ class LatentFolder:
             raise BadInput(f"--data {folder}: needs a folder with at least two *.safetensors")
         clips = [read_clip(f, config) for f in files]
         held = max(1, len(clips) // 8)
-        if len(clips) - held < config.frames:
+        if len(clips) - held < 2:
             raise BadInput(
-                f"--data {folder}: {len(clips) - held} training clips ({held} of {len(clips)}"
-                f" held out); the control draws each of a clip's {config.frames} frames from"
-                f" another clip, so it needs at least {config.frames}"
+                f"--data {folder}: 1 training clip ({held} of {len(clips)} held out); the"
+                " control draws each frame from a random training clip, so with one it would"
+                " train on the run's own clip: give at least 3 clips"
             )
         self.train = torch.stack(clips[:-held])  # (n, 4, f, h, w)
         self.held = torch.stack(clips[-held:])
