@@ -24,10 +24,10 @@ import pytest
 from mobius_core.errors import BadInput
 from mobius_core.measure.environment import environment
 from mobius_core.outputs import check_new_file
-from mobius_core.report.record import OOM, Case
+from mobius_core.report.record import Case
 from mobius_core.report.runs import FAILED_KEY
 from mobius_core.run import distributed
-from mobius_core.run.dist_launch import check_nproc
+from mobius_core.run.dist_launch import SUITE, check_nproc, check_ranks, failed_variants
 from mobius_core.run.matrix import SUITE_OPTIONS, Options, parse, plan
 from mobius_core.run.ranked_session import RankedSession, tell_launcher
 from mobius_core.run.session import BenchSession
@@ -53,11 +53,12 @@ def pytest_configure(config: pytest.Config) -> None:
     """Check the options and the output path before collection: one-line usage errors.
     With `--nproc N`, start N ranks of this pytest and exit with their outcome; as a rank,
     join the group (rank 0 alone writes the JSON)."""
+    launched = distributed.launched()
     try:
         options = parse({name: config.getoption(name.replace("-", "_")) for name in SUITE_OPTIONS})
         nproc = _number(config, "nproc", int)
-        ranks = _ranks(options.mode, nproc)
-        if nproc is not None and not distributed.launched():
+        ranks = _ranks(options.mode, nproc, launched)
+        if nproc is not None and not launched:
             check_nproc(nproc, options.device)
         plan(options if ranks is None else replace(options, world_size=ranks))
         out = config.getoption("benchmark_json", None)
@@ -66,13 +67,13 @@ def pytest_configure(config: pytest.Config) -> None:
         timeout = _number(config, "rank_timeout", float)
         if timeout is not None and not timeout > 0:
             raise BadInput(f"--rank-timeout: must be above 0 seconds, got {timeout}")
-        if nproc is not None and not distributed.launched():
+        if nproc is not None and not launched:
             _relaunch(config, nproc)
-        if distributed.launched():
+        if launched:
             world = distributed.join(options.device, timeout or distributed.DEFAULT_TIMEOUT_S)
     except BadInput as error:
         raise pytest.UsageError(str(error)) from None
-    if distributed.launched():
+    if launched:
         config.stash[WORLD] = world
         options = replace(options, world_size=world.size)
         if not world.leader:  # one JSON and one table, rank 0's
@@ -94,20 +95,10 @@ def _number(config: pytest.Config, name: str, kind: type) -> int | float | None:
         raise pytest.UsageError(f"--{name.replace('_', '-')}: not a number: {value}") from None
 
 
-def _ranks(mode: str, nproc: int | None) -> int | None:
+def _ranks(mode: str, nproc: int | None, launched: bool) -> int | None:
     """The world size this run will have (None: no ranks); bad input where ranks and mode
     disagree, or where this machine cannot run them."""
-    from mobius_core.run.dist_wrap import DISTRIBUTED, check_available
-
-    launched = distributed.launched()
-    if mode in DISTRIBUTED and nproc is None and not launched:
-        raise BadInput(
-            f"--mode {mode}: needs ranks; add --nproc N (pytest bench/ --nproc 2 --mode {mode})"
-            f" or start it with torchrun --nproc-per-node N -m pytest bench/ --mode {mode}"
-        )
-    if mode not in DISTRIBUTED and (nproc is not None or launched):
-        raise BadInput(f"--nproc/torchrun: runs --mode ddp or fsdp, not {mode}")
-    check_available(mode)
+    check_ranks(mode, nproc, launched, SUITE)
     return int(os.environ["WORLD_SIZE"]) if launched else nproc
 
 
@@ -173,6 +164,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     the line the launcher quotes."""
     bench = session.config.stash.get(SESSION, None)
     if isinstance(bench, RankedSession) and bench.world.leader:
-        failed = [f"{r.variant.name} at {r.case.key}" for r in bench.failed if r.status != OOM]
-        if failed:
-            tell_launcher(session.config, f"variants failed ({', '.join(failed)})")
+        failed = failed_variants(bench.failed)
+        if failed is not None:
+            tell_launcher(session.config, failed)

@@ -125,9 +125,9 @@ def _ranked(options: Options, world_size: int | None) -> Options:
     or a launch without such a mode, is bad input."""
     from dataclasses import replace
 
-    from mobius_core.run.dist_launch import check_ranks
+    from mobius_core.run.dist_launch import check_ranks, cli
 
-    check_ranks("bench", options.mode, world_size, False)
+    check_ranks(options.mode, world_size, False, cli("bench"))
     return options if world_size is None else replace(options, world_size=world_size)
 
 
@@ -150,9 +150,8 @@ def _launch(args: argparse.Namespace, options: Options, benchmark_json: Path | N
 
 def _rank(options: Options, world, benchmark_json: Path | None, out: Path) -> int:
     """This process as one rank: rank 0 makes the run folder, writes the JSON and reports."""
-    from mobius_core.report.record import ERROR
     from mobius_core.run.dist_bench import run_ranks
-    from mobius_core.run.dist_launch import FAILED_RECORDS
+    from mobius_core.run.dist_launch import FAILED_RECORDS, failed_variants
 
     if not world.leader:
         run_ranks(options, Path(), world)
@@ -170,10 +169,10 @@ def _rank(options: Options, world, benchmark_json: Path | None, out: Path) -> in
     print(f"# run: {run_json}, report: {report}/ ({world.size} ranks)")
     if writer.interrupted:
         return 130
-    failed = [f"{r.variant.name} at {r.case.key}" for r in writer.failed if r.status == ERROR]
-    if not failed:
+    failed = failed_variants(writer.failed)
+    if failed is None:
         return 0
-    print(f"variants failed ({', '.join(failed)}); records in {run_json}", file=sys.stderr)
+    print(f"{failed}; records in {run_json}", file=sys.stderr)
     return FAILED_RECORDS
 
 

@@ -8,9 +8,10 @@ that hangs makes the others fail within the group's timeout (`run.distributed`),
 the run the same way; each rank then still running is named as the one that hung (or
 waited on one that did).
 
-`step`, `profile` and `bench` share the checks and the relaunch: `check_ranks` (a mode
-that needs ranks, and ranks that need such a mode), `check_nproc` (at most one rank per
-GPU), and `relaunch`, which starts the command again as ranks with its own options.
+`step`, `profile`, `bench` and the pytest suite share the checks and the relaunch:
+`check_ranks` (a mode that needs ranks, and ranks that need such a mode), `check_nproc`
+(at most one rank per GPU), and `relaunch`, which starts the command again as ranks with
+its own options.
 """
 
 from __future__ import annotations
@@ -24,8 +25,12 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mobius_core.errors import BadInput
+
+if TYPE_CHECKING:
+    from mobius_core.report.record import Record
 
 RANK_PREFIX = re.compile(r"^\[rank\d+\]:")  # torch prefixes a rank's uncaught error
 TIMED_OUT = re.compile(r"timed? ?out", re.IGNORECASE)  # gloo's and NCCL's collective timeouts
@@ -35,16 +40,25 @@ FAILED_RECORDS = 10  # a rank's exit status: it finished, and wrote records of f
 ENDED = (-signal.SIGTERM, -signal.SIGKILL)  # the exit statuses of ranks the launcher ended
 
 
-def check_ranks(command: str, mode: str, nproc: int | None, launched: bool) -> None:
+def cli(command: str) -> tuple[str, str]:
+    """How a user starts `command`, and what torchrun's `-m` runs for it."""
+    return f"mobius-bench {command}", f"mobius_core {command}"
+
+
+SUITE = ("pytest bench/", "pytest bench/")  # the pytest suite, started either way
+
+
+def check_ranks(mode: str, nproc: int | None, launched: bool, spelling: tuple[str, str]) -> None:
     """A one-line error unless ranks and mode agree: ddp and fsdp need ranks (`--nproc` or
-    torchrun), and ranks run only ddp or fsdp; and this torch can run the mode."""
+    torchrun), and ranks run only ddp or fsdp; and this torch can run the mode. `spelling`
+    (`cli(command)` or `SUITE`) words the way to launch them."""
     from mobius_core.run.dist_wrap import DISTRIBUTED, check_available
 
     if mode in DISTRIBUTED and nproc is None and not launched:
+        direct, module = spelling
         raise BadInput(
-            f"--mode {mode}: needs ranks; add --nproc N (mobius-bench {command} --nproc 2"
-            f" --mode {mode} ...) or start it with torchrun --nproc-per-node N -m mobius_core"
-            f" {command} ..."
+            f"--mode {mode}: needs ranks; add --nproc N ({direct} --nproc 2 --mode {mode} ...)"
+            f" or start it with torchrun --nproc-per-node N -m {module} --mode {mode} ..."
         )
     if mode not in DISTRIBUTED and (nproc is not None or launched):
         raise BadInput(f"--nproc/torchrun: runs --mode ddp or fsdp, not {mode}")
@@ -59,7 +73,7 @@ def check_mode(command: str, args: argparse.Namespace, launched: bool) -> bool:
 
     ranked = args.mode in DISTRIBUTED or args.nproc is not None or launched
     if ranked:
-        check_ranks(command, args.mode, args.nproc, launched)
+        check_ranks(args.mode, args.nproc, launched, cli(command))
     else:
         check(args.mode)
     if args.compile_mode is not None and args.mode != "compile":
@@ -172,6 +186,15 @@ def _hung(ended: list[int], failed: list[tuple[int, str]]) -> list[str]:
         " (ended by the launcher): it hung, or waited on a rank that did"
         for r in ended
     ]
+
+
+def failed_variants(records: list[Record]) -> str | None:
+    """The line naming a run's variants that failed (not for memory), or None: a rank that
+    finished says it last on stderr, where the launcher reads it."""
+    from mobius_core.report.record import ERROR
+
+    failed = [f"{r.variant.name} at {r.case.key}" for r in records if r.status == ERROR]
+    return f"variants failed ({', '.join(failed)})" if failed else None
 
 
 def _line(rank: int, exitcode: int, last: str | None) -> str:
