@@ -34,9 +34,10 @@ SERIAL = VariantInfo("serial", baseline=True)
 MOBIUS = VariantInfo("mobius")
 STATES = (60, 20, 40)  # parameters, gradients, optimizer, the same for both variants
 FIXTURE_RUN = Path(__file__).parent / "fixtures" / "tiny-run.json"
-# (batch, frames) -> serial saved, mobius saved, serial FLOPs, mobius FLOPs, at 64 px: the
-# peak is parameters + optimizer + the larger of saved and gradients = 100 + saved here, so
-# memory ratio = (100 + mobius saved) / (100 + serial saved); FLOP ratio = mobius / serial
+# (batch, frames) -> serial saved, mobius saved, serial FLOPs, mobius FLOPs, at 64 px: with no
+# simulated peak, the peak is parameters + optimizer + the larger of saved and gradients, which
+# is 100 + saved here, so memory ratio = (100 + mobius saved) / (100 + serial saved);
+# FLOP ratio = mobius / serial
 HAND = {
     (1, 8): (100, 60, 1000, 700),  # memory 160/200 = 0.80 (no); time 0.70 (holds)
     (2, 8): (300, 180, 2000, 1400),  # memory 280/400 = 0.70 (holds); time 0.70 (holds)
@@ -45,8 +46,12 @@ HAND = {
 }
 
 
-def test_the_predicted_peak_holds_the_larger_of_saved_and_gradients() -> None:
+def test_the_predicted_peak_is_the_simulated_one_or_for_older_files_its_estimate() -> None:
     case = Case("tiny", 1, 8, 64, "bf16", "meta")
+    simulated = _dry(SERIAL, case, 100, 1)
+    simulated.peak = 345
+    assert simulated.predicted_peak == 345
+    # a file written before the simulated peak: the larger of saved and gradients
     assert _dry(SERIAL, case, 100, 1).predicted_peak == 60 + 40 + 100  # saved alive at the peak
     assert _dry(SERIAL, case, 10, 1).predicted_peak == 60 + 40 + 20  # the gradients outgrow it
 

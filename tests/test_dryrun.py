@@ -92,11 +92,14 @@ def test_predictions_by_hand(tiny: Config) -> None:
         gradients=4 * counts["trainable"],
         optimizer=8 * counts["trainable"],
     )
-    assert serial.ratio_to_baseline == {"flops": 1.0, "saved": 1.0, "states": 1.0}
+    assert serial.ratio_to_baseline == {"flops": 1.0, "saved": 1.0, "states": 1.0, "peak": 1.0}
+    # as backward begins, the weights, AdamW's moments and every saved tensor are alive
+    assert serial.saved.bytes is not None and serial.peak is not None
+    assert serial.peak >= 2 * counts["frozen"] + 12 * counts["trainable"] + serial.saved.bytes
     mobius = records["mobius"].ratio_to_baseline
-    assert mobius["flops"] < 1 and mobius["saved"] < 1
+    assert mobius["flops"] < 1 and mobius["saved"] < 1 and mobius["peak"] < 1
     ckpt = records["serial-ckpt"].ratio_to_baseline
-    assert ckpt["saved"] < 1 < ckpt["flops"] and ckpt["states"] == 1.0
+    assert ckpt["saved"] < 1 < ckpt["flops"] and ckpt["states"] == 1.0 and ckpt["peak"] < 1
     assert DryRun.from_dict(json.loads(json.dumps(result.to_dict()))) == result
 
 
@@ -147,7 +150,9 @@ def test_a_huge_batch_costs_no_memory() -> None:
     assert record.case.batch == 100_000 and record.saved.bytes and record.flops.total
 
 
-def _record(name: str, baseline: bool, forward: int, saved: int, ratio: float) -> DryRecord:
+def _record(
+    name: str, baseline: bool, forward: int, saved: int, ratio: float, peak: int = 9 * 2**30
+) -> DryRecord:
     return DryRecord(
         case=Case("tiny", 1, 4, 64, "bf16", "meta"),
         variant=VariantInfo(name, baseline=baseline),
@@ -161,7 +166,8 @@ def _record(name: str, baseline: bool, forward: int, saved: int, ratio: float) -
         ),
         saved=SavedResult(bytes=saved),
         states=StateBytes(parameters=5 * 2**30, gradients=2**30, optimizer=2 * 2**30),
-        ratio_to_baseline={"flops": ratio, "saved": ratio, "states": 1.0},
+        ratio_to_baseline={"flops": ratio, "saved": ratio, "states": 1.0, "peak": ratio},
+        peak=peak,
     )
 
 
@@ -170,7 +176,10 @@ def test_table_scales_its_units() -> None:
         {},
         "bf16",
         "fused",
-        [_record("serial", True, 2_500_000, 3 * 2**20, 1.0), _record("mobius", False, 0, 0, 0.5)],
+        [
+            _record("serial", True, 2_500_000, 3 * 2**20, 1.0),
+            _record("mobius", False, 0, 0, 0.5, 9 * 2**29),
+        ],
     )
     head, _, serial, mobius = format_dry_run(result).splitlines()
     columns = [c.strip() for c in head.strip("|").split("|")]
@@ -188,9 +197,11 @@ def test_table_scales_its_units() -> None:
         "optimizer GiB",
         "all states GiB",
         "x serial",
+        "peak GiB",
+        "x serial",
     ]  # fmt: skip  (no "other" column: no variant has FLOPs there)
-    assert serial == "| serial | 2.5 | 5 | 7.5 | 1 | 2.5 | 3 | 1 | 5 | 1 | 2 | 8 | 1 |"
-    assert mobius == "| mobius | 0 | 0 | 0 | 0.5 | 0 | 0 | 0.5 | 5 | 1 | 2 | 8 | 1 |"
+    assert serial == "| serial | 2.5 | 5 | 7.5 | 1 | 2.5 | 3 | 1 | 5 | 1 | 2 | 8 | 1 | 9 | 1 |"
+    assert mobius == "| mobius | 0 | 0 | 0 | 0.5 | 0 | 0 | 0.5 | 5 | 1 | 2 | 8 | 1 | 4.5 | 0.5 |"
     assert scale(0, FLOP_UNITS) == ("FLOP", 1) and scale(999, FLOP_UNITS) == ("FLOP", 1)
     assert scale(1000, FLOP_UNITS) == ("kFLOP", 1e3)
 

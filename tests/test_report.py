@@ -206,15 +206,17 @@ def test_a_gpu_run_sets_the_allocator_s_saved_bytes_beside_the_prediction(
         # the dry run predicts 2,814,976 bytes saved by tiny-b1 mobius: measure 1.5 times that
         data["benchmarks"][2]["extra_info"]["saved"]["allocator_bytes"] = 4222464
 
-    summary = (_report(tmp_path, _doctored(tmp_path, allocator), DRY) / "summary.md").read_text()
+    dry = json.loads(DRY.read_text())
+    dry["records"][2]["peak"] = 5 * GIB  # mobius's simulated peak: 7 GiB measured is 40% more
+    (tmp_path / "dry.json").write_text(json.dumps(dry))
+    run = _doctored(tmp_path, allocator)
+    summary = (_report(tmp_path, run, tmp_path / "dry.json") / "summary.md").read_text()
     predicted = summary.split("## Predicted (dry run) beside measured")[1]
-    assert "| saved measured (allocator) | gap |" in predicted
-    assert "| tiny-b1-f2-r64-fp32 | mobius |" in predicted
-    assert (
-        predicted.split("| tiny-b1-f2-r64-fp32 | mobius |")[1]
-        .split("\n")[0]
-        .endswith("| 4.0 MiB | +50.0% |")
+    assert "| peak predicted | peak measured | peak gap | saved measured (allocator) | gap |" in (
+        predicted
     )
+    row = predicted.split("| tiny-b1-f2-r64-fp32 | mobius |")[1].split("\n")[0]
+    assert row.endswith("| 5.00 GiB | 7.00 GiB | +40.0% | 4.0 MiB | +50.0% |")
 
 
 def test_the_summary_opens_with_the_headline(tmp_path: Path) -> None:

@@ -2,8 +2,8 @@
 shapes at which mobius is predicted to save 24% of serial's memory and 12% of its time, and
 the measured cases that confirm or refute the prediction. Imports no torch.
 
-Memory is predicted by the dry run (its peak: weights, AdamW state and the larger of the
-bytes saved for backward and the gradients, attention as the fused kernels run it); time by
+Memory is predicted by the dry run (its peak: the most bytes alive at once over the step,
+simulated on the meta device, attention as the fused kernels run it); time by
 `time_model` (the longer of a launch time per variant and the step's FLOPs at a rate, fitted
 on the measured cases, or the FLOP ratio where too few were measured). A measured case
 confirms a prediction when its verdict (PASS or FAIL, from the claims table) agrees with it,
@@ -176,8 +176,8 @@ def section(
         "",
         f"[{MAP}]({MAP}). Mobius over serial at every shape of the grid ({grid.preset},"
         f" {grid.dtype}; the dry run on the meta device, attention {grid.attention}). Memory:"
-        " weights, AdamW state and the larger of the bytes saved for backward and the"
-        f" gradients, the dry run's figure for the peak. {model.describe()}. M marks a memory"
+        " the dry run's peak, the most bytes alive at once over forward, backward and AdamW's"
+        f" update. {model.describe()}. M marks a memory"
         f" ratio at or below {1 - MEMORY_CLAIM:.2f} (the {MEMORY_CLAIM:.0%} claim holds), T a"
         f" time ratio at or below {1 - TIME_CLAIM:.2f}.",
         "",

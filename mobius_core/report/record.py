@@ -196,6 +196,8 @@ class DryRecord(Result):
     ratio_to_baseline: dict[str, float] = field(default_factory=dict)
     status: str = OK
     per_rank: StateBytes | None = None  # under FSDP sharding over case.world_size ranks
+    # the most bytes alive at once over the step, optimizer update included (`run.live_bytes`)
+    peak: int | None = figure("bytes", "peak_predicted", EXACT)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -203,10 +205,11 @@ class DryRecord(Result):
 
     @property
     def predicted_peak(self) -> int:
-        """The dry run's figure for the peak: weights, AdamW state and the larger of the bytes
-        saved for backward and the gradients. The peak comes as backward begins, every saved
-        tensor alive and no gradient made yet (`zero_grad(set_to_none=True)`); backward frees
-        the one as it makes the other. (On the H200: within 2% for serial and mobius.)"""
+        """The dry run's figure for the peak: the simulated allocator's (`peak`). Files
+        written before it was recorded (2026-11-28) hold only its parts: for them, weights,
+        AdamW state and the larger of the saved bytes and the gradients."""
+        if self.peak is not None:
+            return self.peak
         s = self.states
         saved, grads = self.saved.bytes or 0, s.gradients or 0
         return (s.parameters or 0) + (s.optimizer or 0) + max(saved, grads)

@@ -117,6 +117,7 @@ def _predicted(rows: pd.DataFrame, predicted: pd.DataFrame) -> str:
                 "saved measured": size(r.get("saved_bytes")),
                 "peak predicted": size(p.get("peak_predicted")),
                 "peak measured": size(mem),
+                **({"peak gap": _gap(p.get("peak_predicted"), mem)} if gpu else {}),
                 **(_allocator_gap(p.get("saved_bytes"), r.get("saved_allocator")) if gpu else {}),
             }
         )
@@ -128,8 +129,13 @@ def _predicted(rows: pd.DataFrame, predicted: pd.DataFrame) -> str:
 def _allocator_gap(predicted: float | None, allocator: float | None) -> dict[str, str]:
     """On a GPU run: the allocator's saved bytes (after the forward minus before it) and their
     gap to the dry run's prediction."""
-    gap = allocator / predicted - 1 if predicted and not missing(allocator) else None
-    return {"saved measured (allocator)": size(allocator), "gap": number(gap, "{:+.1%}")}
+    return {"saved measured (allocator)": size(allocator), "gap": _gap(predicted, allocator)}
+
+
+def _gap(predicted: float | None, measured: float | None) -> str:
+    """How far the measured figure lies above (+) or below (-) the prediction."""
+    gap = measured / predicted - 1 if predicted and not missing(measured) else None
+    return number(gap, "{:+.1%}")
 
 
 def _paragraph(claims: pd.DataFrame, baseline: str | None) -> str:

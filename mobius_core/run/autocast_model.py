@@ -96,8 +96,8 @@ class Casts:
     """Autocast's casting for one entry of the context: which tensors are cast, and the cache
     of trainable weights' copies (autocast's `cached_cast`)."""
 
-    def __init__(self, lower: torch.dtype, device: str) -> None:
-        self.lower, self.device = lower, device
+    def __init__(self, lower: torch.dtype, device: str, cached: bool = True) -> None:
+        self.lower, self.device, self.cached = lower, device, cached
         self._cache: dict[int, tuple[Tensor, Tensor]] = {}  # id(source) -> (source, copy)
 
     def eligible(self, value: object) -> bool:
@@ -111,13 +111,14 @@ class Casts:
 
     def cast(self, value: Any, dtype: torch.dtype) -> Any:
         """`value` (or each tensor in a list or tuple) in `dtype` when eligible; a float32
-        leaf that requires grad, cast to the compute dtype, once per entry."""
+        leaf that requires grad, cast to the compute dtype, once per entry when `cached`."""
         if isinstance(value, (list, tuple)):
             return type(value)(self.cast(v, dtype) for v in value)
         if not self.eligible(value) or value.dtype == dtype:
             return value
         cached = (
-            dtype == self.lower
+            self.cached
+            and dtype == self.lower
             and value.dtype == torch.float32
             and value.requires_grad
             and value.is_leaf
@@ -175,10 +176,12 @@ def resolve(name: str) -> tuple[Any, str]:
 
 
 @contextmanager
-def emulated_autocast(dtype: torch.dtype, device: str = META) -> Iterator[None]:
+def emulated_autocast(
+    dtype: torch.dtype, device: str = META, cached: bool = True
+) -> Iterator[None]:
     """Within it, the functions of `POLICY` cast as CUDA autocast at `dtype` would on
-    `device`'s tensors; a fresh cast cache per entry."""
-    casts = Casts(dtype, device)
+    `device`'s tensors; a fresh cast cache per entry (none unless `cached`)."""
+    casts = Casts(dtype, device, cached)
     replaced: list[tuple[Any, str, Any]] = []  # (owner, attribute, its own value or None)
     try:
         for name, policy in POLICY.items():

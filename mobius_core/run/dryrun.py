@@ -15,8 +15,11 @@ trainable weights cast to it once per forward; so the saves are autocast's.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
+import gc
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
+from itertools import chain
 
 import torch
 from torch import nn
@@ -32,8 +35,9 @@ from mobius_core.report.design_space import REJOINING, Sweep
 from mobius_core.report.record import Case, DryRecord, DryRun, StateBytes, VariantInfo
 from mobius_core.run.attention import FUSED, attention_model
 from mobius_core.run.autocast_model import emulated_autocast
+from mobius_core.run.live_bytes import LiveBytes
 from mobius_core.training.devices import DTYPES, frozen_dtype
-from mobius_core.training.step import Batch, compute_loss
+from mobius_core.training.step import Batch, compute_loss, make_optimizer
 
 FP32 = 4  # bytes
 META = "meta"
@@ -61,10 +65,66 @@ def meta_batch(config: Config) -> Batch:
     )
 
 
-def autocast(dtype: torch.dtype) -> AbstractContextManager[object]:
+def autocast(dtype: torch.dtype, cached: bool = True) -> AbstractContextManager[object]:
     """CUDA autocast at `dtype`, emulated on the meta device; nothing at fp32. One entry
-    per pass: the real forward's autocast, and checkpoint's re-entry in backward."""
-    return nullcontext() if dtype == torch.float32 else emulated_autocast(dtype, META)
+    per pass: the real forward's autocast, and checkpoint's re-entries in backward. CUDA
+    clears the cast cache as each re-entry exits, so in backward (`cached=False`) no
+    weight's copy outlives the layer it was cast for."""
+    if dtype == torch.float32:
+        return nullcontext()
+    return emulated_autocast(dtype, META, cached)
+
+
+def settled_optimizer(model: nn.Module) -> torch.optim.AdamW:
+    """The optimizer as a timed CUDA step finds it: AdamW, foreach (torch's pick for CUDA
+    tensors: its update makes one temporary per trainable weight), its moments made by a
+    first update."""
+    optimizer = make_optimizer(model, foreach=True)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    for param in trainable:
+        param.grad = torch.zeros_like(param)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return optimizer
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer) -> Iterator[torch.Tensor]:
+    """Every tensor of the optimizer's state (AdamW: each weight's two moments, its step)."""
+    for state in optimizer.state.values():
+        yield from (v for v in state.values() if isinstance(v, torch.Tensor))
+
+
+def simulated_peak(
+    model: nn.Module, batch: Batch, dtype: torch.dtype, attention: str = FUSED
+) -> int:
+    """The most bytes alive at once over a step of its own under `LiveBytes` alone (the
+    trackers' hooks hold tensors that a plain step frees): weights, AdamW state and the
+    batch, then forward, backward and AdamW's update, as a timed CUDA step runs them."""
+    optimizer = settled_optimizer(model)
+    live = LiveBytes(META)
+    inputs = (batch.latents, batch.context, batch.timesteps, batch.noise)
+    live.hold(chain(model.parameters(), model.buffers(), optimizer_state(optimizer), inputs))
+    with attention_model(attention), collector_paused(), live:
+        with autocast(dtype):
+            loss = compute_loss(model, batch)
+        with autocast(dtype, cached=False):
+            loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return live.peak
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic collector off: what a step frees, and when, then depends on
+    reference counts alone, so the simulated peak is the same on every run."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def state_bytes(counts: dict[str, int], dtype: torch.dtype) -> StateBytes:
@@ -110,8 +170,10 @@ def predict(
         # the loss outside the model is fp32 both ways: autocast around it changes nothing
         with flops.mark("forward"), saved.track(), autocast(dtype):
             loss = compute_loss(model, batch)
-        with flops.mark("backward"), autocast(dtype):
+        with flops.mark("backward"), autocast(dtype, cached=False):
             loss.backward()
+    del loss
+    peak = simulated_peak(model, batch, dtype, attention)
     counts = parameter_counts(model)
     info = spec(variant)
     return DryRecord(
@@ -130,12 +192,13 @@ def predict(
         flops=flops.result(),
         saved=saved.result(),
         states=state_bytes(counts, dtype),
+        peak=peak,
         per_rank=sharded_state_bytes(model, world, dtype) if world > 1 else None,
     )
 
 
 def _ratios(record: DryRecord, base: DryRecord) -> dict[str, float]:
-    """`record`'s step FLOPs, saved bytes and state bytes over `base`'s."""
+    """`record`'s step FLOPs, saved bytes, state bytes and peak over `base`'s."""
     assert record.flops.total and base.flops.total and record.saved.bytes and base.saved.bytes
 
     def states(r: DryRecord) -> int:
@@ -145,6 +208,7 @@ def _ratios(record: DryRecord, base: DryRecord) -> dict[str, float]:
         "flops": record.flops.total / base.flops.total,
         "saved": record.saved.bytes / base.saved.bytes,
         "states": states(record) / states(base),
+        "peak": record.predicted_peak / base.predicted_peak,
     }
 
 

@@ -1,6 +1,6 @@
-"""The dry run's table: FLOPs by phase and region, bytes of each kind, ratios to the
-baseline, each column in the unit that suits its largest figure (MFLOP at `tiny`, GiB at
-`sd15`), so that no figure shows as 0."""
+"""The dry run's table: FLOPs by phase and region, bytes of each kind and the simulated
+peak, ratios to the baseline, each column in the unit that suits its largest figure (MFLOP
+at `tiny`, GiB at `sd15`), so that no figure shows as 0."""
 
 from __future__ import annotations
 
@@ -56,6 +56,8 @@ def _columns(records: list[DryRecord]) -> list[Column]:
         ("optimizer", BYTE_UNITS, [r.states.optimizer for r in records]),
         ("all states", BYTE_UNITS, [_states(r) for r in records]),
         (base, None, ratio("states")),
+        ("peak", BYTE_UNITS, [r.predicted_peak for r in records]),
+        (base, None, ratio("peak")),
         *_per_rank(records),
     ]
 

@@ -58,9 +58,13 @@ def make_batch(config: Config, seed: int = 0) -> Batch:
     return Batch(latents, context, timesteps, noise)
 
 
-def make_optimizer(model: nn.Module, lr: float = 1e-4) -> torch.optim.AdamW:
-    """AdamW over the trainable parameters only."""
-    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+def make_optimizer(
+    model: nn.Module, lr: float = 1e-4, foreach: bool | None = None
+) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters only; `foreach` None lets torch pick (foreach on
+    CUDA, a loop over the weights on the CPU)."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(trainable, lr=lr, foreach=foreach)
 
 
 def compute_loss(

@@ -1,0 +1,68 @@
+"""The caching allocator's peak, simulated on the meta device for the dry run.
+
+`LiveBytes` is a dispatch mode that sees every tensor an op makes, forward, backward (with
+checkpoint's recomputation) and the optimizer's update alike. It counts each new storage's
+bytes once, views and in-place results sharing a counted one, and a weak reference to the
+storage (whose Python object torch keeps as long as the storage lives) takes them off when
+it is freed: so `live` follows `torch.cuda.memory_allocated` and `peak` its maximum, as the
+same step on CUDA frees and allocates in the same order. Not modelled: what kernels take for
+themselves (cuBLAS and cuDNN workspaces), the allocator's 512-byte rounding.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+
+class LiveBytes(TorchDispatchMode):
+    """Bytes of live storages on `device` (`live`) and their maximum (`peak`) while entered,
+    starting from the tensors `hold` was given."""
+
+    def __init__(self, device: str = "meta") -> None:
+        super().__init__()
+        self.device = device
+        self.live = self.peak = 0
+        self._storages: dict[int, weakref.ref[torch.UntypedStorage]] = {}
+
+    def hold(self, tensors: Iterable[Tensor]) -> None:
+        """Count tensors made before the step (weights, optimizer state, the batch), those on
+        `device`."""
+        for tensor in tensors:
+            if tensor.device.type == self.device:
+                self._count(tensor)
+
+    def _count(self, tensor: Tensor) -> None:
+        storage = tensor.untyped_storage()
+        key = id(storage)  # its Python object lives as long as the storage does
+        known = self._storages.get(key)
+        if known is not None and known() is storage:
+            return
+        size = storage.nbytes()
+
+        def freed(_: object, key: int = key, size: int = size) -> None:
+            self.live -= size
+            self._storages.pop(key, None)
+
+        self._storages[key] = weakref.ref(storage, freed)
+        self.live += size
+        self.peak = max(self.peak, self.live)
+
+    def __torch_dispatch__(
+        self,
+        func: Any,
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        out = func(*args, **(kwargs or {}))
+        for value in tree_leaves(out):
+            if isinstance(value, Tensor) and value.device.type == self.device:
+                self._count(value)
+        return out
