@@ -7,6 +7,7 @@ from torch import nn
 
 from mobius_core.models.config import preset
 from mobius_core.run.dryrun import dry_run, sharded_state_bytes
+from mobius_core.run.dryrun_table import format_dry_run
 
 
 def test_sharded_bytes_hand_worked_with_padding() -> None:
@@ -37,9 +38,11 @@ def test_tiny_over_two_ranks_halves_every_state() -> None:
         870_848,
         1_741_696,
     )
+    assert "| peak, unsharded MiB |" in format_dry_run(result)  # one process's, not a rank's
 
 
 def test_world_one_predicts_no_shares() -> None:
     result = dry_run(preset("tiny", frames=4, resolution=64), ["mobius"], torch.bfloat16)
     assert result.records[0].per_rank is None
     assert result.records[0].case.world_size == 1
+    assert "| peak MiB |" in format_dry_run(result)

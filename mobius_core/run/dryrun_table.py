@@ -56,10 +56,15 @@ def _columns(records: list[DryRecord]) -> list[Column]:
         ("optimizer", BYTE_UNITS, [r.states.optimizer for r in records]),
         ("all states", BYTE_UNITS, [_states(r) for r in records]),
         (base, None, ratio("states")),
-        ("peak", BYTE_UNITS, [r.predicted_peak for r in records]),
+        (_peak_header(records), BYTE_UNITS, [r.predicted_peak for r in records]),
         (base, None, ratio("peak")),
         *_per_rank(records),
     ]
+
+
+def _peak_header(records: list[DryRecord]) -> str:
+    """The simulated peak is of one unsharded process, also beside FSDP's per-rank bytes."""
+    return "peak, unsharded" if any(r.per_rank for r in records) else "peak"
 
 
 def _per_rank(records: list[DryRecord]) -> list[Column]:
