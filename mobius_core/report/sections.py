@@ -117,8 +117,8 @@ def design_section(extras: Extras, records: list[Record], out: Path) -> list[str
         "## Which Mobius? The design space",
         "",
         "`mobius-double` adds return bridges (temporal -> spatial) at the last k up positions;"
-        " k = 0 is `mobius`. Savings against serial: the dry run predicts memory from states"
-        " plus saved tensors and time from step FLOPs; measured points pair mobius (k = 0) and"
+        " k = 0 is `mobius`. Savings against serial: the dry run predicts memory by its"
+        " simulated peak and time from step FLOPs; measured points pair mobius (k = 0) and"
         " mobius-double with the serial of their own case (a `-k` case runs them side by"
         f" side), time by the paired ratio of medians. [{DESIGN_PLOT}]({DESIGN_PLOT})",
         "",
