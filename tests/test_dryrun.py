@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +203,8 @@ def test_table_scales_its_units() -> None:
     ]  # fmt: skip  (no "other" column: no variant has FLOPs there)
     assert serial == "| serial | 2.5 | 5 | 7.5 | 1 | 2.5 | 3 | 1 | 5 | 1 | 2 | 8 | 1 | 9 | 1 |"
     assert mobius == "| mobius | 0 | 0 | 0 | 0.5 | 0 | 0 | 0.5 | 5 | 1 | 2 | 8 | 1 | 4.5 | 0.5 |"
+    old = replace(_record("serial", True, 1, 1, 1.0), peak=None)  # written before the simulation
+    assert "| peak (estimate) GiB |" in format_dry_run(DryRun({}, "bf16", "fused", [old]))
     assert scale(0, FLOP_UNITS) == ("FLOP", 1) and scale(999, FLOP_UNITS) == ("FLOP", 1)
     assert scale(1000, FLOP_UNITS) == ("kFLOP", 1e3)
 

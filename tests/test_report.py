@@ -219,6 +219,29 @@ def test_a_gpu_run_sets_the_allocator_s_saved_bytes_beside_the_prediction(
     assert row.endswith("| 5.00 GiB | 7.00 GiB | +40.0% | 4.0 MiB | +50.0% |")
 
 
+def test_an_fsdp_case_sets_no_simulated_peak_beside_a_rank_s(tmp_path: Path) -> None:
+    """The dry run's peak is one unsharded process's: no peak gap beside a rank's peak."""
+
+    def sharded(data: dict) -> None:
+        _on_a_gpu({"serial": [10], "serial-ckpt": [6], "mobius": [7]})(data)
+        for bench in data["benchmarks"]:
+            bench["extra_info"]["case"].update(mode="fsdp", world_size=2)
+        data["benchmarks"][2]["extra_info"]["saved"]["allocator_bytes"] = 4222464
+
+    dry = json.loads(DRY.read_text())
+    for record in dry["records"]:
+        record["case"].update(mode="fsdp", world_size=2)
+        record["peak"] = 5 * GIB
+    (tmp_path / "dry.json").write_text(json.dumps(dry))
+    run = _doctored(tmp_path, sharded)
+    summary = (_report(tmp_path, run, tmp_path / "dry.json") / "summary.md").read_text()
+    predicted = summary.split("## Predicted (dry run) beside measured")[1]
+    row = predicted.split("| tiny-b1-f2-r64-fp32-fsdp-w2 | mobius |")[1].split("\n")[0]
+    cells = [c.strip() for c in row.split("|")[:-1]]
+    # FLOPs and saved bytes predicted and measured, then no peak predicted, 7 GiB, no gap
+    assert cells[4:7] == ["", "7.00 GiB", ""], cells
+
+
 def test_the_summary_opens_with_the_headline(tmp_path: Path) -> None:
     summary = (_report(tmp_path, RUN) / "summary.md").read_text()
     # the fixture's larger case (serial: 742,809,600 FLOPs against 371,404,800), on its CPU

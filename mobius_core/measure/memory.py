@@ -73,9 +73,13 @@ def gradient_bytes(model: nn.Module) -> int:
 
 def optimizer_bytes(optimizer: torch.optim.Optimizer) -> int:
     """Bytes of the optimizer's state tensors (AdamW: exp_avg, exp_avg_sq, step)."""
-    return tensor_bytes(
-        v for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v)
-    )
+    return tensor_bytes(optimizer_state(optimizer))
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer) -> Iterator[Tensor]:
+    """Every tensor of the optimizer's state (AdamW: each weight's two moments, its step)."""
+    for state in optimizer.state.values():
+        yield from (v for v in state.values() if torch.is_tensor(v))
 
 
 def live_tensor_bytes() -> int:

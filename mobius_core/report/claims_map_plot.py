@@ -109,8 +109,8 @@ def plot(
     legend_below(fig, handles, columns=4)
     heading = "Where the claims hold: mobius / serial, memory (top) and time (bottom) per cell"
     basis = (
-        f"{grid.preset} {grid.dtype}; memory: the dry run's peak (weights, AdamW,"
-        f" max(saved, gradients); attention {grid.attention}); {model.describe()}"
+        f"{grid.preset} {grid.dtype}; memory: the dry run's simulated peak (forward, backward,"
+        f" AdamW's update; attention {grid.attention}); {model.describe()}"
     )
     fig.suptitle(wrap(f"{heading}\n{basis}", fig, SUBTITLE_SIZE), fontsize=SUBTITLE_SIZE)
     return fig

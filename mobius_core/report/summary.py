@@ -107,6 +107,8 @@ def _predicted(rows: pd.DataFrame, predicted: pd.DataFrame) -> str:
         if (r["case"], r["variant"]) not in pred.index or r["status"] != OK:
             continue
         p = pred.loc[(r["case"], r["variant"])]
+        # under FSDP the simulated peak is an unsharded process's, not comparable to a rank's
+        peak = None if (p.get("world_size") or 1) > 1 else p.get("peak_predicted")
         lines.append(
             {
                 "case": r["case"],
@@ -115,9 +117,9 @@ def _predicted(rows: pd.DataFrame, predicted: pd.DataFrame) -> str:
                 "FLOPs measured": flops(r.get("flops")),
                 "saved predicted": size(p.get("saved_bytes")),
                 "saved measured": size(r.get("saved_bytes")),
-                "peak predicted": size(p.get("peak_predicted")),
+                "peak predicted": size(peak),
                 "peak measured": size(mem),
-                **({"peak gap": _gap(p.get("peak_predicted"), mem)} if gpu else {}),
+                **({"peak gap": _gap(peak, mem)} if gpu else {}),
                 **(_allocator_gap(p.get("saved_bytes"), r.get("saved_allocator")) if gpu else {}),
             }
         )

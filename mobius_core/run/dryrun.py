@@ -26,6 +26,7 @@ from torch import nn
 
 from mobius_core.errors import BadInput
 from mobius_core.measure.flops import FlopTracker
+from mobius_core.measure.memory import optimizer_state
 from mobius_core.measure.results import ParamCounts
 from mobius_core.measure.saved import SavedTracker
 from mobius_core.models.config import Config
@@ -86,12 +87,6 @@ def settled_optimizer(model: nn.Module) -> torch.optim.AdamW:
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return optimizer
-
-
-def optimizer_state(optimizer: torch.optim.Optimizer) -> Iterator[torch.Tensor]:
-    """Every tensor of the optimizer's state (AdamW: each weight's two moments, its step)."""
-    for state in optimizer.state.values():
-        yield from (v for v in state.values() if isinstance(v, torch.Tensor))
 
 
 def simulated_peak(

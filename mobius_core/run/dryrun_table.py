@@ -63,8 +63,10 @@ def _columns(records: list[DryRecord]) -> list[Column]:
 
 
 def _peak_header(records: list[DryRecord]) -> str:
-    """The simulated peak is of one unsharded process, also beside FSDP's per-rank bytes."""
-    return "peak, unsharded" if any(r.per_rank for r in records) else "peak"
+    """The simulated peak is of one unsharded process, also beside FSDP's per-rank bytes; a
+    file written before it was simulated holds the earlier estimate."""
+    name = "peak" if all(r.peak is not None for r in records) else "peak (estimate)"
+    return f"{name}, unsharded" if any(r.per_rank for r in records) else name
 
 
 def _per_rank(records: list[DryRecord]) -> list[Column]:

@@ -2,7 +2,8 @@
 
 `LiveBytes` is a dispatch mode that sees every tensor an op makes, forward, backward (with
 checkpoint's recomputation) and the optimizer's update alike. It counts each new storage's
-bytes once, views and in-place results sharing a counted one, and a weak reference to the
+bytes once, views and in-place results sharing a counted one (and its growth, when
+`resize_` or an `out=` enlarges it), and a weak reference to the
 storage (whose Python object torch keeps as long as the storage lives) takes them off when
 it is freed: so `live` follows `torch.cuda.memory_allocated` and `peak` its maximum, as the
 same step on CUDA frees and allocates in the same order. Not modelled: what kernels take for
@@ -29,7 +30,8 @@ class LiveBytes(TorchDispatchMode):
         super().__init__()
         self.device = device
         self.live = self.peak = 0
-        self._storages: dict[int, weakref.ref[torch.UntypedStorage]] = {}
+        # id(storage) -> (a weak reference to it, [its bytes as last counted])
+        self._storages: dict[int, tuple[weakref.ref[torch.UntypedStorage], list[int]]] = {}
 
     def hold(self, tensors: Iterable[Tensor]) -> None:
         """Count tensors made before the step (weights, optimizer state, the batch), those on
@@ -42,16 +44,21 @@ class LiveBytes(TorchDispatchMode):
         storage = tensor.untyped_storage()
         key = id(storage)  # its Python object lives as long as the storage does
         known = self._storages.get(key)
-        if known is not None and known() is storage:
+        if known is not None and known[0]() is storage:
+            self._grow(known[1], storage.nbytes())  # `resize_` or `out=` can enlarge it
             return
-        size = storage.nbytes()
+        size = [0]  # what it holds now: the callback takes off its last size
 
-        def freed(_: object, key: int = key, size: int = size) -> None:
-            self.live -= size
+        def freed(_: object, key: int = key, size: list[int] = size) -> None:
+            self.live -= size[0]
             self._storages.pop(key, None)
 
-        self._storages[key] = weakref.ref(storage, freed)
-        self.live += size
+        self._storages[key] = (weakref.ref(storage, freed), size)
+        self._grow(size, storage.nbytes())
+
+    def _grow(self, size: list[int], nbytes: int) -> None:
+        self.live += nbytes - size[0]
+        size[0] = nbytes
         self.peak = max(self.peak, self.live)
 
     def __torch_dispatch__(
