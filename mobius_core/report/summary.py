@@ -15,9 +15,10 @@ from mobius_core.report.claims_map_plot import write_map
 from mobius_core.report.distributed import distributed_section
 from mobius_core.report.figures import CASE_PLOTS, case_figures, run_figures
 from mobius_core.report.headline import headline_case, sentence
-from mobius_core.report.markdown import flops, missing, number, size, table
+from mobius_core.report.markdown import flops, number, size, table
 from mobius_core.report.merge import merge
 from mobius_core.report.modes import side_by_side, with_mode
+from mobius_core.report.predicted import predicted_section
 from mobius_core.report.record import OK, Record
 from mobius_core.report.runs import Run
 from mobius_core.report.sections import (
@@ -94,50 +95,6 @@ def _time(r: pd.Series) -> str:
     if pd.isna(r.get("time_median_ms")):
         return ""
     return f"{r['time_median_ms']:.1f} ({r['time_iqr_ms']:.1f})"
-
-
-def _predicted(rows: pd.DataFrame, predicted: pd.DataFrame) -> str:
-    if predicted.empty:
-        return ""
-    pred = predicted.set_index(["case", "variant"])
-    lines = []
-    memory, _ = memory_figure(rows)
-    gpu = "saved_allocator" in rows  # the allocator's cross-check of saved bytes
-    for (_, r), mem in zip(rows.iterrows(), memory, strict=True):
-        if (r["case"], r["variant"]) not in pred.index or r["status"] != OK:
-            continue
-        p = pred.loc[(r["case"], r["variant"])]
-        # under FSDP the simulated peak is an unsharded process's, not comparable to a rank's
-        peak = None if (p.get("world_size") or 1) > 1 else p.get("peak_predicted")
-        lines.append(
-            {
-                "case": r["case"],
-                "variant": r["variant"],
-                "FLOPs predicted": flops(p.get("flops")),
-                "FLOPs measured": flops(r.get("flops")),
-                "saved predicted": size(p.get("saved_bytes")),
-                "saved measured": size(r.get("saved_bytes")),
-                "peak predicted": size(peak),
-                "peak measured": size(mem),
-                **({"peak gap": _gap(peak, mem)} if gpu else {}),
-                **(_allocator_gap(p.get("saved_bytes"), r.get("saved_allocator")) if gpu else {}),
-            }
-        )
-    if not lines:
-        return ""
-    return "\n## Predicted (dry run) beside measured\n\n" + table(lines) + "\n"
-
-
-def _allocator_gap(predicted: float | None, allocator: float | None) -> dict[str, str]:
-    """On a GPU run: the allocator's saved bytes (after the forward minus before it) and their
-    gap to the dry run's prediction."""
-    return {"saved measured (allocator)": size(allocator), "gap": _gap(predicted, allocator)}
-
-
-def _gap(predicted: float | None, measured: float | None) -> str:
-    """How far the measured figure lies above (+) or below (-) the prediction."""
-    gap = measured / predicted - 1 if predicted and not missing(measured) else None
-    return number(gap, "{:+.1%}")
 
 
 def _paragraph(claims: pd.DataFrame, baseline: str | None) -> str:
@@ -255,7 +212,7 @@ def write_report(
             tolerance_text(claims),
             "",
             f"Measurement quality: {_quality(rows, records)}",
-            _predicted(rows, frame(guesses) if guesses else pd.DataFrame()),
+            predicted_section(rows, frame(guesses) if guesses else pd.DataFrame()),
             *design,
             *map_section,
             "## Files",
