@@ -85,8 +85,13 @@ def test_compile_without_dynamo_is_one_line_before_any_work(
 ) -> None:
     """`bench --mode compile` on a torch that cannot compile: one line, no run folder."""
     from mobius_core.measure import compat
+    from mobius_core.run import bench
+
+    def ran(*_: object) -> None:
+        raise AssertionError("the suite ran: --mode compile was not checked first")
 
     monkeypatch.setattr(compat, "compile_support", lambda: "torch 9.9 has no torch._dynamo")
+    monkeypatch.setattr(bench, "run_bench", ran)  # fail at once, not after a whole run
     with pytest.raises(BadInput, match=r"^--mode compile: torch 9.9 has no torch._dynamo; use"):
         cmd_bench.run(_args(mode="compile", out=tmp_path, suite_args=["--preset", "tiny"]))
     assert list(tmp_path.iterdir()) == []
