@@ -17,7 +17,8 @@ st = pytest.importorskip("safetensors.torch")
 from mobius_core.errors import BadInput  # noqa: E402
 from mobius_core.interop import configs, keys, options  # noqa: E402
 from mobius_core.interop.load import from_diffusers  # noqa: E402
-from mobius_core.interop.peer import DiffusersSerial, regions  # noqa: E402
+from mobius_core.interop.peer import DiffusersSerial  # noqa: E402
+from mobius_core.measure.regions import declared_region  # noqa: E402
 from mobius_core.models.config import Config, preset  # noqa: E402
 from mobius_core.models.layers import TEMPORAL  # noqa: E402
 from mobius_core.models.unet import UNet  # noqa: E402
@@ -95,7 +96,8 @@ def test_diffusers_serial_is_our_serial_frozen_as_diffusers_freezes(tiny: Config
     trainable = {n for n, p in reference.named_parameters() if p.requires_grad}
     assert trainable == {n for n, p in peer.named_parameters() if p.requires_grad}
     assert all(".motion_modules." in n for n in trainable)
-    assert list(regions().values()) == [TEMPORAL]
+    motion = [m for m in peer.modules() if type(m).__name__ == "AnimateDiffTransformer3D"]
+    assert motion and {declared_region(m) for m in motion} == {TEMPORAL}
     latents = torch.randn(1, 4, 4, 8, 8)  # (b, 4, f, h, w)
     timesteps, context = torch.tensor([300]), torch.randn(1, 77, 768)
     with torch.no_grad():
@@ -124,3 +126,13 @@ def test_diffusers_serial_flops_are_serial_flops_but_the_time_embedding() -> Non
             ).sum().backward()
         counts[name] = counter.get_total_flops()
     assert counts["serial"] - counts["diffusers-serial"] == 3 * 1 * 2 * (32 * 128 + 128 * 128)
+
+
+def test_diffusers_serial_with_a_broken_diffusers_fails_its_build_in_one_line(
+    tiny: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Registered without importing diffusers; a diffusers that fails to import (here, its
+    motion model) ends the build with the variant's name, not a traceback."""
+    monkeypatch.setitem(sys.modules, "diffusers.models.unets.unet_motion_model", None)
+    with pytest.raises(BadInput, match=r"^diffusers-serial: diffusers fails to import \("):
+        build_matched(tiny, ["diffusers-serial"])

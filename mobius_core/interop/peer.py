@@ -1,6 +1,8 @@
 """`diffusers-serial`: diffusers' own `UNetMotionModel` as a measured variant.
 
-Importing this module registers the variant when diffusers is importable. It takes our
+Importing this module registers the variant when diffusers is installed, without importing
+it (diffusers pulls in torch._dynamo: about 3 s in every process); building the variant
+imports it, and a diffusers that fails to import fails the build in one line. It takes our
 interface, `(latents (b, 4, f, h, w), timesteps (b,), context (b, 77, c)) -> (b, 4, f, h, w)`,
 is built from our serial's weights (so the same seed gives the same trainable start) and
 trains its motion modules only, as `freeze_unet2d_params` does.
@@ -8,12 +10,13 @@ trains its motion modules only, as `freeze_unet2d_params` does.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
+from importlib.util import find_spec
 from typing import Any, NamedTuple
 
 from torch import Tensor, nn
 
+from mobius_core.errors import BadInput
 from mobius_core.interop import configs, keys
 from mobius_core.measure.regions import declare
 from mobius_core.models.config import Config
@@ -22,14 +25,6 @@ from mobius_core.models.unet import UNet
 from mobius_core.models.variants import VARIANTS, VariantSpec, register
 
 NAME = "diffusers-serial"
-
-
-def _diffusers() -> Any | None:
-    try:
-        import diffusers
-    except ImportError:
-        return None
-    return diffusers
 
 
 def motion_unet_config(config: Config) -> dict[str, Any]:
@@ -51,6 +46,7 @@ class DiffusersSerial(nn.Module):
 
     def __init__(self, config: Config) -> None:
         super().__init__()
+        motion_module()  # diffusers importable, its classes' regions declared
         from diffusers import UNetMotionModel
 
         self.config = config
@@ -114,34 +110,29 @@ def build(config: Config) -> DiffusersSerial:
     return DiffusersSerial.from_serial(UNet(config, temporal=True))
 
 
-def regions() -> dict[type[nn.Module], str]:
-    """diffusers' classes that root a region: motion modules are temporal, the rest spatial."""
-    from diffusers.models.unets.unet_motion_model import AnimateDiffTransformer3D
-
-    return {AnimateDiffTransformer3D: TEMPORAL}
+def motion_module() -> type[nn.Module]:
+    """diffusers' motion module class (the one that trains), its region declared as temporal;
+    BadInput where diffusers or a peer of it (transformers, hub) fails to import."""
+    try:  # diffusers imports its peers lazily: a broken peer fails here
+        from diffusers.models.unets.unet_motion_model import AnimateDiffTransformer3D
+    except (ImportError, RuntimeError) as err:
+        raise BadInput(f"{NAME}: diffusers fails to import ({err})") from None
+    declare(AnimateDiffTransformer3D, TEMPORAL)  # the rest of diffusers' UNet is spatial
+    return AnimateDiffTransformer3D
 
 
 def register_peer() -> bool:
-    """Register `diffusers-serial` if diffusers is importable; whether it is registered."""
-    if _diffusers() is None:
+    """Register `diffusers-serial` if diffusers is installed; whether it is registered."""
+    if find_spec("diffusers") is None:
         return False
     if NAME not in VARIANTS:
-        try:  # diffusers imports its peers lazily: a broken peer (transformers, hub) fails here
-            from diffusers.models.unets.unet_motion_model import AnimateDiffTransformer3D
-        except (ImportError, RuntimeError) as err:
-            print(
-                f"# diffusers-serial left out: diffusers fails to import ({err})", file=sys.stderr
-            )
-            return False
-        for cls, region in regions().items():
-            declare(cls, region)
         register(
             VariantSpec(
                 NAME,
                 build,
                 "serial (diffusers UNetMotionModel)",
                 "tab:purple",
-                (AnimateDiffTransformer3D,),
+                lambda: (motion_module(),),
                 spatial=lambda model: model.spatial(),
             )
         )

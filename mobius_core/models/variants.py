@@ -23,9 +23,14 @@ class VariantSpec:
     build: Callable[[Config], nn.Module]  # the model, all weights trainable
     label: str  # for reports
     colour: str  # matplotlib colour, the same in every plot
-    trains: tuple[type[nn.Module], ...]  # module classes that train; the rest is frozen
+    # module classes that train (the rest is frozen), or a function that imports them
+    trains: tuple[type[nn.Module], ...] | Callable[[], tuple[type[nn.Module], ...]]
     baseline: bool = False  # the variant every other is set against
     spatial: Callable[[nn.Module], nn.Module] = lambda model: model  # holds the 2D weights
+
+    def trained_classes(self) -> tuple[type[nn.Module], ...]:
+        """The module classes that train."""
+        return self.trains() if callable(self.trains) else self.trains
 
 
 VARIANTS: dict[str, VariantSpec] = {}
@@ -114,8 +119,9 @@ def build_unet(
     with torch.device(device or "cpu"):
         model = variant_spec.build(config)
     model.requires_grad_(False)
+    trains = variant_spec.trained_classes()
     for module in model.modules():
-        if isinstance(module, variant_spec.trains):
+        if isinstance(module, trains):
             module.requires_grad_(True)
     if frozen_dtype is not None:
         hold_frozen_in(model, frozen_dtype)
