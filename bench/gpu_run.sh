@@ -3,7 +3,7 @@
 # report is regenerated after each, so that a timeout keeps every stage that finished:
 #   1. preflight: `tiny` through every CUDA path (mobius-bench preflight); stops on a failure
 #   2. the claim: sd15, 16 frames, 256 px, batch 1 and 4, bf16, every registered variant
-#      (diffusers-serial when diffusers imports), the dry run of both cases (and of batch 1
+#      (diffusers-serial where diffusers is installed), the dry run of both cases (and of batch 1
 #      sharded over 8 ranks by FSDP, in dryrun-fsdp/), the report
 #   3. the profile of sd15 at 16 frames, 256 px, batch 1 (serial, serial-ckpt, mobius)
 #   4. the rest of the full CUDA matrix (batch 8, serial and mobius; batch 2; 8, 24, 32 frames;
