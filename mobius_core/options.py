@@ -47,11 +47,12 @@ def int_list(text: str | None, name: str, least: int = 1) -> list[int] | None:
 
 
 def variants(text: str | None) -> list[str]:
-    """Variant names from `a,b,c` (None: every registered variant), each once, all known."""
-    from mobius_core.models.variants import VARIANTS
+    """Variant names from `a,b,c` (None: every registered variant that builds here), each
+    once, all known."""
+    from mobius_core.models.variants import VARIANTS, buildable
 
     if text is None:
-        return list(VARIANTS)
+        return buildable()
     names = unique([v.strip() for v in text.split(",") if v.strip()], "variants")
     unknown = [v for v in names if v not in VARIANTS]
     if unknown or not names:

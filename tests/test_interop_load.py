@@ -14,6 +14,7 @@ import torch
 diffusers = pytest.importorskip("diffusers")
 st = pytest.importorskip("safetensors.torch")
 
+from mobius_core import options as cli_options  # noqa: E402
 from mobius_core.errors import BadInput  # noqa: E402
 from mobius_core.interop import configs, keys, options  # noqa: E402
 from mobius_core.interop.load import from_diffusers  # noqa: E402
@@ -136,3 +137,19 @@ def test_diffusers_serial_with_a_broken_diffusers_fails_its_build_in_one_line(
     monkeypatch.setitem(sys.modules, "diffusers.models.unets.unet_motion_model", None)
     with pytest.raises(BadInput, match=r"^diffusers-serial: diffusers fails to import \("):
         build_matched(tiny, ["diffusers-serial"])
+
+
+def test_a_broken_diffusers_leaves_the_peer_out_of_the_default_variants_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With no --variants, the other variants still run and the peer's absence is said once;
+    named, the peer stays, to fail its build in one line."""
+    monkeypatch.setitem(sys.modules, "diffusers.models.unets.unet_motion_model", None)
+    chosen = cli_options.variants(None)
+    assert "serial" in chosen and "mobius" in chosen and "diffusers-serial" not in chosen
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "# diffusers-serial left out: diffusers-serial: diffusers fails to import "
+        "(import of diffusers.models.unets.unet_motion_model halted; None in sys.modules)"
+    ]
+    assert cli_options.variants("serial,diffusers-serial") == ["serial", "diffusers-serial"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,6 +43,20 @@ def register(spec: VariantSpec) -> VariantSpec:
         raise ValueError(f"variant {spec.name}: there is already a baseline variant")
     VARIANTS[spec.name] = spec
     return spec
+
+
+def buildable() -> list[str]:
+    """Every registered variant whose trained classes import here (the default list); each
+    one left out says why on stderr."""
+    names = []
+    for name, variant_spec in VARIANTS.items():
+        try:
+            variant_spec.trained_classes()
+        except BadInput as err:
+            print(f"# {name} left out: {err}", file=sys.stderr)
+            continue
+        names.append(name)
+    return names
 
 
 register(

@@ -204,9 +204,9 @@ def _preset_shape(name: str) -> Shape:
 
 
 def variants(options: Options) -> list[str]:
-    from mobius_core.models.variants import VARIANTS
+    from mobius_core.models.variants import buildable
 
-    return list(options.variants) if options.variants else list(VARIANTS)
+    return list(options.variants) if options.variants else buildable()
 
 
 def plan(options: Options) -> dict[Case, list[str]]:
