@@ -156,8 +156,8 @@ def test_a_variant_failing_to_build_under_bench_nproc_is_named(tmp_path: Path) -
 
 def test_step_runs_as_two_ranks_rank_0_printing_each_rank() -> None:
     """Under FSDP the serial family computes one function (the same weights, checkpointed or
-    in diffusers' layout), so rank 0's loss is the same for all three; the step time is the
-    larger of the two ranks' own."""
+    in diffusers' layout), so rank 0's loss is the same for all three (to float rounding for
+    diffusers' layers); the step time is the larger of the two ranks' own."""
     done = run("-m", "mobius_core", "step", "--nproc", "2", "--mode", "fsdp", *SMALL)
     assert done.returncode == 0, done.stderr[-2000:]
     rows = {
@@ -168,7 +168,10 @@ def test_step_runs_as_two_ranks_rank_0_printing_each_rank() -> None:
     }
     assert sorted(rows) == sorted(["serial", "serial-ckpt", "mobius", "mobius-double",
                                    "diffusers-serial"])  # fmt: skip
-    assert rows["serial"][1] == rows["serial-ckpt"][1] == rows["diffusers-serial"][1]
+    # one function, summed in another order by diffusers' layers: equal to float rounding
+    serial, ckpt, peer = (float(rows[v][1]) for v in ("serial", "serial-ckpt", "diffusers-serial"))
+    assert ckpt == serial and peer == pytest.approx(serial, rel=1e-4)
+    assert float(rows["mobius"][1]) != pytest.approx(serial, rel=1e-4)  # another function
     for _, _, slowest, by_rank in rows.values():
         ranks = [float(ms) for ms in by_rank.split(" / ")]
         assert len(ranks) == 2 and float(slowest) == max(ranks)
