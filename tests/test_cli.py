@@ -15,6 +15,13 @@ def test_step_prints_a_row_per_variant(capsys: pytest.CaptureFixture[str]) -> No
         assert variant in out
 
 
+def test_step_runs_only_the_variants_named(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["step", "--preset", "tiny", "--device", "cpu", "--frames", "2"]
+    assert main([*argv, "--variants", "mobius,serial"]) == 0
+    rows = [line.split("|")[1].strip() for line in capsys.readouterr().out.splitlines()[3:]]
+    assert rows == ["mobius", "serial"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -22,6 +29,7 @@ def test_step_prints_a_row_per_variant(capsys: pytest.CaptureFixture[str]) -> No
         (["step", "--preset", "huge"], "preset: unknown preset 'huge'"),
         (["step", "--dtype", "fp8"], "dtype: unknown dtype 'fp8'"),
         (["step", "--device", "tpu"], "device: unknown device 'tpu'"),
+        (["step", "--variants", "serial,nope"], "--variants: unknown ['nope']"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(

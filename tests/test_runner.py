@@ -110,7 +110,9 @@ def test_step_keeps_the_variants_that_fit(monkeypatch: pytest.MonkeyPatch) -> No
         return Scale()
 
     monkeypatch.setattr(quickstep, "build_variant", build_or_oom)
-    rows = quickstep.quick_steps(preset("tiny", frames=2), "cpu", "fp32")
+    rows = quickstep.quick_steps(
+        preset("tiny", frames=2), "cpu", "fp32", ["serial", "serial-ckpt", "mobius"]
+    )
     assert [r["variant"] for r in rows][:3] == ["serial", "serial-ckpt", "mobius"]
     assert rows[1]["status"].startswith("oom: OutOfMemoryError: CUDA out of memory.")
     assert "loss" in rows[0] and "loss" in rows[2] and "loss" not in rows[1]

@@ -12,7 +12,7 @@ from torch import nn
 from mobius_core.models.config import Config, preset
 from mobius_core.models.temporal import TemporalTransformer
 from mobius_core.models.unet import Layer, UNet
-from mobius_core.models.variants import VARIANTS, VariantSpec, register
+from mobius_core.models.variants import VARIANTS, VariantSpec, buildable, register
 from mobius_core.report.runs import load_all
 from mobius_core.report.summary import write_report
 from mobius_core.run.bench import run_bench
@@ -44,7 +44,7 @@ def throwaway() -> Iterator[str]:
 
 
 def test_it_runs_through_step_suite_and_report(throwaway: str, tmp_path: Path) -> None:
-    rows = quick_steps(preset("tiny", frames=2), "cpu", "fp32")
+    rows = quick_steps(preset("tiny", frames=2), "cpu", "fp32", buildable())
     assert [r["variant"] for r in rows if "status" not in r][-1] == throwaway
 
     options = {"preset": "tiny", "frames": "2", "rounds": "2", "warmup": "0", "batch": "1"}

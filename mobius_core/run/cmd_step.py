@@ -29,6 +29,7 @@ EXAMPLE = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_shape(parser, "tiny")
     options.add_device(parser)
+    options.add_variants(parser)
     parser.add_argument(
         "--mode",
         default="eager",
@@ -79,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     device, dtype = options.device_and_dtype(args)
     name = next(k for k, v in DTYPES.items() if v == dtype)
     config = checkpoint_config(args, options.config(args))  # checked before any work
+    variants = options.variants(args.variants)
     if args.save is not None:
         require("safetensors.torch")
         check_new_folder(args.save)
@@ -87,15 +89,17 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = {"unet": _absolute(args.unet), "motion_adapter": _absolute(args.motion_adapter)}
     settings = {"mode": args.mode, "compile_mode": args.compile_mode, **checkpoint}
     if launched:
-        return _rank(config, device, name, settings, args.rank_timeout)
+        return _rank(config, device, name, variants, settings, args.rank_timeout)
     start = f" from {args.unet}" if args.unet else ""
     print(f"# one matched step per variant: {config.name}, {device}, {name}{start}")
     if args.save is None:
-        print(table(quick_steps(config, device, name, **settings)))
+        print(table(quick_steps(config, device, name, variants, **settings)))
         return 0
     rows: list[dict[str, object]] = []
     fill_new_folder(
-        lambda folder: rows.extend(quick_steps(config, device, name, **settings, save=folder)),
+        lambda folder: rows.extend(
+            quick_steps(config, device, name, variants, **settings, save=folder)
+        ),
         args.save,
     )
     print(table(rows))
@@ -104,7 +108,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rank(config: Config, device: str, dtype: str, settings: dict, timeout_s: float) -> int:
+def _rank(
+    config: Config,
+    device: str,
+    dtype: str,
+    variants: list[str],
+    settings: dict,
+    timeout_s: float,
+) -> int:
     """This process as one rank: every rank steps, rank 0 prints the table."""
     from mobius_core.report.markdown import table
     from mobius_core.run import distributed
@@ -123,7 +134,7 @@ def _rank(config: Config, device: str, dtype: str, settings: dict, timeout_s: fl
                 f" {c.name}, {device}, {dtype}"
                 + (f"; {CPU_NOTE}" if device == "cpu" else f" ({world.backend})")
             )
-        rows = rank_steps(case, world)
+        rows = rank_steps(case, world, variants)
     finally:
         distributed.leave()
     if world.leader:

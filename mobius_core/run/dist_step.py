@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from mobius_core.models.variants import VARIANTS, parameter_counts
+from mobius_core.models.variants import parameter_counts
 from mobius_core.report.record import Case
 from mobius_core.run import distributed
 from mobius_core.run.case import build_variant, config, torch_dtype
@@ -30,10 +30,10 @@ Row = dict[str, object]
 
 
 def rank_steps(
-    case: Case, world: World, variants: list[str] | None = None, build: Build = build_variant
+    case: Case, world: World, variants: list[str], build: Build = build_variant
 ) -> list[Row]:
-    """A row per variant on rank 0 (the other ranks: [])."""
-    rows = [_row(case, v, world, build) for v in variants or list(VARIANTS)]
+    """A row per variant of `variants` on rank 0 (the other ranks: [])."""
+    rows = [_row(case, v, world, build) for v in variants]
     return rows if world.leader else []
 
 

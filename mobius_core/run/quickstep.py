@@ -16,7 +16,7 @@ from mobius_core.interop.export import save_checkpoint
 from mobius_core.measure.compiling import warm_up
 from mobius_core.measure.timing import StepTimer
 from mobius_core.models.config import Config
-from mobius_core.models.variants import VARIANTS, parameter_counts
+from mobius_core.models.variants import parameter_counts
 from mobius_core.report.record import Case
 from mobius_core.run import modes
 from mobius_core.run.case import build_variant, config, make_case, torch_dtype
@@ -32,14 +32,16 @@ def quick_steps(
     shape: Config,
     device: str,
     dtype: str,
+    variants: list[str],
     mode: str = "eager",
     compile_mode: str | None = None,
     unet: str | None = None,
     motion_adapter: str | None = None,
     save: Path | None = None,
 ) -> list[Row]:
-    """One warm-up and one timed step per variant; a row of figures each. Under `--mode
-    compile` the warm-up runs until a step compiles nothing, and the row gives its cost.
+    """One warm-up and one timed step per variant of `variants`; a row of figures each.
+    Under `--mode compile` the warm-up runs until a step compiles nothing, and the row gives
+    its cost.
     With `unet` (and `motion_adapter`) every variant starts from that checkpoint; with
     `save`, each variant's trained state is written into that folder after its steps, as
     `<variant>.safetensors`."""
@@ -47,9 +49,9 @@ def quick_steps(
     settings |= {"unet": unet, "motion_adapter": motion_adapter}
     c = shape
     case = make_case(c.name, c.batch, c.frames, c.resolution, dtype, device, 2, 1, **settings)
-    peaks = {v: _isolated_peak(case, v) for v in VARIANTS} if device == "cuda" else {}
+    peaks = {v: _isolated_peak(case, v) for v in variants} if device == "cuda" else {}
     rows = []
-    for variant in VARIANTS:
+    for variant in variants:
         row: Row = {"variant": variant}
         failure = guarded(lambda v=variant, r=row: _step(case, v, r, save), device)
         if failure is not None:
