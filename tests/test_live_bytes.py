@@ -9,11 +9,14 @@ import pytest
 import torch
 from torch import nn
 
+from mobius_core.measure.live_bytes import LiveBytes
 from mobius_core.measure.memory import optimizer_state
 from mobius_core.models.config import preset
 from mobius_core.report.runs import load
+from mobius_core.run.case import build_variant, config, make_case
 from mobius_core.run.dryrun import predict, settled_optimizer
-from mobius_core.run.live_bytes import LiveBytes
+from mobius_core.run.passes import untimed
+from mobius_core.training.step import make_batch, make_optimizer
 
 META = "meta"
 H200_RUN = Path(__file__).parents[1] / "reports" / "gpu" / "20261127-nvidia-h200" / "run.json"
@@ -94,3 +97,16 @@ def test_the_dry_run_predicts_the_allocator_peak_the_h200_measured(
     config = preset("sd15", batch=batch, frames=16, resolution=256)
     predicted = predict(config, variant, torch.bfloat16).predicted_peak
     assert measured and 0 <= measured / predicted - 1 < 0.02, (predicted, measured)
+
+
+@pytest.mark.parametrize("variant", ["serial", "serial-ckpt", "mobius"])
+def test_a_cpu_step_s_counted_peak_is_the_dry_run_s_at_fp32(variant: str) -> None:
+    """The same count over a real step on the CPU (the memory passes of an eager run) and
+    over the dry run's plain step on the meta device: the kernels differ (real CPU ones
+    against meta shapes and CUDA's fused attention), the peak agrees within 2%."""
+    case = make_case("tiny", 2, 4, 64, "fp32", "cpu", 2, 1)
+    model = build_variant(case, variant)
+    passes = untimed(model, make_optimizer(model), make_batch(config(case)), case, "", False)
+    predicted = predict(config(case), variant, torch.float32).predicted_peak
+    measured = passes.memory.peak_live
+    assert measured and abs(measured / predicted - 1) < 0.02, (predicted, measured)

@@ -11,6 +11,7 @@ import textwrap
 import pytest
 import torch
 from torch import Tensor, nn
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from mobius_core.measure import memory
 from mobius_core.measure.results import LeakResult, MemoryResult
@@ -65,6 +66,48 @@ def test_breakdown_by_hand() -> None:
     assert result.peak_allocated is None and "peak_allocated" in result.absent
     assert result.leak is not None and result.leak.status == "ok"
     assert result.leak.graph_alive is False
+
+
+def test_the_cpu_peak_counts_what_is_alive_at_once() -> None:
+    """Held: 96 B of parameters and buffer, 168 B of AdamW state, the 32 B batch (296 B).
+    Two kibibytes are made over the step, but never more than one at once."""
+    model, optimizer, x = _trained()
+    tracker = memory.MemoryTracker("cpu", model, optimizer, [x], count_live=True)
+    with tracker.track():
+        a = torch.ones(256)  # 1 KiB
+        del a
+        b, c = torch.ones(128), torch.ones(128)  # 512 B each, alive together
+        del b, c
+    result = tracker.result()
+    assert result.peak_live == 296 + 1024
+    assert result.breakdown is not None
+    assert result.breakdown["rest"] == 1320 - (96 + 168 + 32 + 80)  # less the gradients too
+
+
+def test_live_tensors_are_not_counted_unless_asked_on_the_cpu() -> None:
+    model, optimizer, x = _trained()
+    tracker = memory.MemoryTracker("cpu", model, optimizer, [x])
+    with tracker.track():
+        pass
+    result = tracker.result()
+    assert result.peak_live is None and "eager runs only" in result.absent["peak_live"]
+
+
+def test_cuda_keeps_the_allocator_peak_and_counts_no_live_tensors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Asked to count, a CUDA tracker still leaves the step without a dispatch mode."""
+    for name, value in [("synchronize", None), ("reset_peak_memory_stats", None),
+                        ("memory_allocated", 0), ("max_memory_allocated", 5000),
+                        ("max_memory_reserved", 6000)]:  # fmt: skip
+        monkeypatch.setattr(torch.cuda, name, lambda value=value: value)
+    model, optimizer, x = _trained()
+    tracker = memory.MemoryTracker("cuda", model, optimizer, [x], count_live=True)
+    with tracker.track():
+        assert _get_current_dispatch_mode() is None
+    result = tracker.result()
+    assert result.peak_allocated == 5000 and result.peak_live is None
+    assert "allocator's peak is measured" in result.absent["peak_live"]
 
 
 def test_leak_check_catches_a_planted_leak() -> None:

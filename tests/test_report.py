@@ -115,6 +115,48 @@ def test_a_gpu_like_run_is_judged_on_allocator_memory(tmp_path: Path) -> None:
     assert "| +30.0% | PASS |" in summary  # 7 GiB against 10 GiB
 
 
+def _counted_on_a_cpu(mib: dict[str, float]) -> Callable[[dict], None]:
+    """The fixture's records with a CPU peak counted op by op (MiB); a variant left out of
+    `mib` keeps none, as a compiled or ranked CPU run."""
+
+    def change(data: dict) -> None:
+        for bench in data["benchmarks"]:
+            record = bench["extra_info"]
+            if record["variant"]["name"] in mib:
+                record["memory"]["peak_live"] = round(mib[record["variant"]["name"]] * 2**20)
+
+    return change
+
+
+def test_a_cpu_run_is_judged_on_its_counted_peak_and_meets_the_dry_run(tmp_path: Path) -> None:
+    run = _doctored(tmp_path, _counted_on_a_cpu({"serial": 10, "serial-ckpt": 6, "mobius": 7}))
+    dry = json.loads(DRY.read_text())
+    dry["records"][2]["peak"] = 5 * 2**20  # mobius's simulated peak: 7 MiB counted, 40% more
+    (tmp_path / "dry.json").write_text(json.dumps(dry))
+    summary = (_report(tmp_path, run, tmp_path / "dry.json") / "summary.md").read_text()
+    assert "Peak memory is the peak of live tensors (CPU, counted op by op)." in summary
+    assert "| +30.0% | PASS |" in summary  # 7 MiB against 10 MiB
+    predicted = summary.split("## Predicted (dry run) beside measured")[1]
+    row = predicted.split("| tiny-b1-f2-r64-fp32 | mobius |")[1].split("\n")[0]
+    assert row.endswith("| 5.0 MiB | 7.0 MiB | +40.0% |"), row
+
+
+def test_a_record_without_a_counted_peak_falls_back_to_the_proxy_and_says_so(
+    tmp_path: Path,
+) -> None:
+    run = _doctored(tmp_path, _counted_on_a_cpu({"serial": 10, "mobius": 7}))
+    out = _report(tmp_path, run)
+    summary = (out / "summary.md").read_text()
+    assert (
+        "Peak memory is the peak of live tensors (CPU, counted op by op), else"
+        " parameters+gradients+optimizer+saved (CPU proxy)." in summary
+    )
+    rows = list(csv.DictReader((out / "cases.csv").read_text().splitlines()))
+    ckpt = next(r for r in rows if r["variant"] == "serial-ckpt")
+    parts = ("mem_parameters", "mem_gradients", "mem_optimizer", "mem_saved")
+    assert ckpt["peak_live"] == "" and all(ckpt[p] for p in parts)
+
+
 def test_a_verdict_shows_the_digits_that_decide_it(tmp_path: Path) -> None:
     # mobius at 0.76004 of serial: a saving of 23.996%, below 24%, so not "+24.0%"
     run = _doctored(tmp_path, _on_a_gpu({"serial": [10], "serial-ckpt": [6], "mobius": [7.6004]}))

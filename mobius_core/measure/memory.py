@@ -2,10 +2,12 @@
 
 Primary: the caching allocator's peaks (`max_memory_allocated`, `max_memory_reserved`),
 reset as the step begins. Cross-check: NVML device memory before, after and at peak (a
-background sampler) and this process's own. The breakdown names the resident parts
-(`parameters` with buffers, `optimizer`, `batch`) and the step's parts (`gradients`,
-`saved`, and `rest`, what the named parts leave of the allocator's peak: CUDA only, since
-the CPU allocator keeps no peak). Under FSDP every part is this rank's: a sharded
+background sampler) and this process's own. The CPU allocator keeps no peak: there
+(`count_live`) the peak is counted op by op, the bytes of live tensors (`LiveBytes`) from the
+model's weights and buffers, the optimizer's state and the batch on, as `memory_allocated`
+would follow them. The breakdown names the resident parts (`parameters` with buffers,
+`optimizer`, `batch`) and the step's parts (`gradients`, `saved`, and `rest`, what the named
+parts leave of the peak). Under FSDP every part is this rank's: a sharded
 (DTensor) parameter, gradient or optimizer state counts its local shard. The leak check
 compares memory after the step with memory before it, and asks the saved-tensor tracker
 whether the step's autograd graph outlived it.
@@ -24,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from mobius_core.measure import compat, nvml
+from mobius_core.measure.live_bytes import LiveBytes
 from mobius_core.measure.results import LeakResult, MemoryResult
 from mobius_core.measure.tracker import Tracker
 
@@ -32,6 +35,11 @@ if TYPE_CHECKING:
 
 LEAK_TOLERANCE = 2**20  # bytes: allocated memory must return within 1 MiB of its level
 NO_PEAK = "the CPU allocator keeps no peak statistics"
+NOT_COUNTED = {
+    "cuda": "on CUDA the allocator's peak is measured",
+    "cpu": "counted in eager runs only (a dispatch mode would change what torch.compile and"
+    " the distributed wrappers run)",
+}
 LEAK_METHOD = {
     "cuda": "torch.cuda.memory_allocated before the step and after it and a gc.collect()",
     "cpu": "bytes of live tensors seen by the garbage collector, before and after the step",
@@ -127,8 +135,10 @@ class MemoryTracker(Tracker[MemoryResult]):
         nvml_handle: Any | None = None,
         saved: SavedTracker | None = None,
         nvml_reason: str = "no NVML handle was given",
+        count_live: bool = False,
     ) -> None:
         self.device, self.model, self.optimizer = device, model, optimizer
+        self.count_live = count_live and device == "cpu"
         self.batch_tensors = list(batch_tensors)
         self.nvml_handle, self.nvml_reason, self.saved = nvml_handle, nvml_reason, saved
         self.resident_before: int | None = None
@@ -145,14 +155,20 @@ class MemoryTracker(Tracker[MemoryResult]):
         if self.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         with ExitStack() as stack:
-            sampler = None
+            sampler = live = None
             if self.nvml_handle is not None:
                 sampler = stack.enter_context(nvml.Sampler(self.nvml_handle))
+            if self.count_live:
+                live = stack.enter_context(self._live_bytes())
             yield
             if self.device == "cuda":
                 torch.cuda.synchronize()
         result = MemoryResult(resident_before=before)
         self._peaks(result)
+        if live is not None:
+            result.peak_live = live.peak
+        else:
+            result.absent["peak_live"] = NOT_COUNTED.get(self.device, NO_PEAK)
         if sampler is not None:
             self._nvml(result, sampler)
         else:
@@ -171,6 +187,14 @@ class MemoryTracker(Tracker[MemoryResult]):
         elif self.device == "cuda" and phase == "backward":
             self.forward_growth = torch.cuda.memory_allocated() - self._forward_start
         yield
+
+    def _live_bytes(self) -> LiveBytes:
+        """The op-by-op count, from what the step starts with: the model's weights and
+        buffers, the optimizer's state and the batch."""
+        live = LiveBytes(self.device)
+        model = chain(self.model.parameters(), self.model.buffers())
+        live.hold(chain(model, optimizer_state(self.optimizer), self.batch_tensors))
+        return live
 
     def _peaks(self, result: MemoryResult) -> None:
         if self.device == "cuda":
@@ -205,18 +229,25 @@ class MemoryTracker(Tracker[MemoryResult]):
             result.absent["breakdown_saved"] = "no saved-tensor tracker was given"
         else:
             parts["saved"] = saved
-        if result.peak_allocated is not None:
-            parts["rest"] = result.peak_allocated - sum(parts.values())
+        peak = result.peak_allocated if result.peak_allocated is not None else result.peak_live
+        if peak is not None:
+            parts["rest"] = peak - sum(parts.values())
         result.breakdown = parts
         return result
 
 
 def combine(results: list[MemoryResult]) -> MemoryResult:
-    """Two (or more) memory passes of one variant as one: the pass with the larger allocator
-    peak, every pass's peak kept in `peak_allocated_samples`, a leak in any pass kept."""
+    """Two (or more) memory passes of one variant as one: the pass with the larger peak (the
+    allocator's, else the live tensors'), every pass's allocator peak kept in
+    `peak_allocated_samples`, a leak in any pass kept."""
     if not results:
         raise ValueError("memory: no passes to combine")
-    top = max(results, key=lambda r: -1 if r.peak_allocated is None else r.peak_allocated)
+
+    def peak(r: MemoryResult) -> int:
+        found = r.peak_allocated if r.peak_allocated is not None else r.peak_live
+        return -1 if found is None else found
+
+    top = max(results, key=peak)
     samples = [s for r in results for s in (r.peak_allocated_samples or [])]
     leaks = [r.leak for r in results if r.leak is not None and r.leak.status != "ok"]
     merged = MemoryResult(**{**vars(top), "absent": dict(top.absent)})

@@ -98,6 +98,8 @@ class MemoryResult(Result):
     resident_before: int | None = figure("bytes", "mem_resident_before")
     peak_allocated: int | None = figure("bytes", "peak_allocated", MEMORY)
     peak_allocated_samples: list[int] | None = None  # one per memory pass
+    # CPU (eager): the most bytes of live tensors at once, counted op by op (`LiveBytes`)
+    peak_live: int | None = figure("bytes", "peak_live", MEMORY)
     peak_reserved: int | None = figure("bytes", "peak_reserved", MEMORY)
     nvml_before: int | None = figure("bytes", "nvml_before")
     nvml_peak: int | None = figure("bytes", "nvml_peak")

@@ -117,12 +117,11 @@ def predicted(sweep: Sweep) -> list[Point]:
 
 
 def measured_memory(r: Record) -> int | None:
-    """The allocator's peak where measured (CUDA), else the parts' sum (the CPU proxy)."""
-    if r.memory is not None and r.memory.peak_allocated is not None:
-        return r.memory.peak_allocated
-    parts = (r.memory.breakdown or {}) if r.memory is not None else {}
-    keys = ("parameters", "gradients", "optimizer", "saved")
-    return sum(parts[p] for p in keys) if all(p in parts for p in keys) else None
+    """The record's peak memory as the report gives it (`tables.memory_figure`)."""
+    from mobius_core.report.tables import frame, memory_figure  # pandas: for reports only
+
+    peak = memory_figure(frame([r]))[0].iloc[0]
+    return None if peak != peak else int(peak)  # NaN: no figure
 
 
 def _setting(r: Record) -> tuple[Any, ...]:

@@ -7,19 +7,22 @@ import pandas as pd
 
 from mobius_core.report.markdown import flops, missing, number, size, table
 from mobius_core.report.record import OK
-from mobius_core.report.tables import memory_figure
+from mobius_core.report.tables import PEAKS, memory_figure
 
 
 def predicted_section(rows: pd.DataFrame, predicted: pd.DataFrame) -> str:
-    """The dry run's figures beside the measured ones, case by case; on CUDA, the gaps of the
-    allocator's peak and saved bytes to the prediction."""
+    """The dry run's figures beside the measured ones, case by case; the gap of a measured
+    peak (the allocator's, or the live tensors' on CPU) to the prediction, and on CUDA the
+    gap of the allocator's saved bytes."""
     if predicted.empty:
         return ""
     pred = predicted.set_index(["case", "variant"])
     lines = []
     memory, _ = memory_figure(rows)
+    peaks = [c for c in PEAKS if c in rows]
+    measured = rows[peaks].notna().any(axis=1)  # a peak, not the CPU proxy (a parts' sum)
     gpu = "saved_allocator" in rows  # the allocator's cross-check of saved bytes
-    for (_, r), mem in zip(rows.iterrows(), memory, strict=True):
+    for (_, r), mem, is_peak in zip(rows.iterrows(), memory, measured, strict=True):
         if (r["case"], r["variant"]) not in pred.index or r["status"] != OK:
             continue
         p = pred.loc[(r["case"], r["variant"])]
@@ -35,7 +38,7 @@ def predicted_section(rows: pd.DataFrame, predicted: pd.DataFrame) -> str:
                 "saved measured": size(r.get("saved_bytes")),
                 "peak predicted": size(peak),
                 "peak measured": size(mem),
-                **({"peak gap": _gap(peak, mem)} if gpu else {}),
+                **({"peak gap": _gap(peak, mem if is_peak else None)} if peaks else {}),
                 **(_allocator_gap(p.get("saved_bytes"), r.get("saved_allocator")) if gpu else {}),
             }
         )

@@ -196,7 +196,7 @@ class DryRecord(Result):
     ratio_to_baseline: dict[str, float] = field(default_factory=dict)
     status: str = OK
     per_rank: StateBytes | None = None  # under FSDP sharding over case.world_size ranks
-    # the most bytes alive at once over the step, optimizer update included (`run.live_bytes`)
+    # the most bytes alive at once over the step, optimizer update included (`measure.live_bytes`)
     peak: int | None = figure("bytes", "peak_predicted", EXACT)
 
     @property

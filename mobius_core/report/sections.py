@@ -20,6 +20,7 @@ from mobius_core.report import converge_report, design_plot, design_space, plots
 from mobius_core.report.converge_record import ConvergeRecord
 from mobius_core.report.grid import Grid
 from mobius_core.report.record import Record
+from mobius_core.report.tables import frame, memory_figure
 
 DESIGN_PLOT = "design_space.png"
 
@@ -147,8 +148,7 @@ def _caption(panel: design_space.Panel, records: list[Record]) -> str:
         note = (
             f" (not the dry run's shape: {', '.join(other)})" if panel.predicted and other else ""
         )
-        peak = any(r.memory is not None and r.memory.peak_allocated for r in records)
-        memory = "allocator peak" if peak else "CPU proxy, parameters+gradients+optimizer+saved"
+        _, memory = memory_figure(frame(records))
         parts.append(f"measured in {keys}{note}; measured memory is the {memory}")
     return f"**{panel.preset}**: " + "; ".join(parts) + "."
 

@@ -28,7 +28,13 @@ from mobius_core.report.sections import (
     quality_column,
     quality_note,
 )
-from mobius_core.report.tables import baseline_name, frame, memory_figure, variants
+from mobius_core.report.tables import (
+    ALLOCATOR_PEAK,
+    baseline_name,
+    frame,
+    memory_figure,
+    variants,
+)
 from mobius_core.report.verdicts import CANDIDATE, claims_frame, tolerance_text, versus_serials
 
 CASES = "cases"  # --all-cases: a folder of one-case plots per case
@@ -234,7 +240,7 @@ def write_report(
 def _proxy_note(rows: pd.DataFrame) -> str:
     """On a CPU run, what its peak memory stands for."""
     _, label = memory_figure(rows)
-    return "" if label == "allocator peak" else f" Peak memory here is the {label}."
+    return "" if label == ALLOCATOR_PEAK else f" Peak memory here is the {label}."
 
 
 def _head(folder: Path, measured: list[Run], merged: str | None) -> list[str]:

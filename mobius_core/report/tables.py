@@ -13,6 +13,12 @@ import pandas as pd
 from mobius_core.report.record import DryRecord, Record, VariantInfo
 
 PROXY_PARTS = ("mem_parameters", "mem_gradients", "mem_optimizer", "mem_saved")
+ALLOCATOR_PEAK = "allocator peak"
+PEAKS = {
+    "peak_allocated": ALLOCATOR_PEAK,
+    "peak_live": "peak of live tensors (CPU, counted op by op)",
+}
+PROXY = "parameters+gradients+optimizer+saved (CPU proxy)"
 SETTINGS = {"mode": "eager", "world_size": 1}  # case settings shown only where one differs
 
 
@@ -44,8 +50,15 @@ def baseline_name(records: Sequence[Record | DryRecord]) -> str | None:
 
 
 def memory_figure(rows: pd.DataFrame) -> tuple[pd.Series, str]:
-    """Peak memory per row: the allocator's where measured, else the named parts' sum."""
-    if "peak_allocated" in rows and rows["peak_allocated"].notna().any():
-        return rows["peak_allocated"], "allocator peak"
+    """Peak memory per row, and what it is: the allocator's where measured (CUDA), else the
+    live tensors' (an eager CPU run), else the named parts' sum (CPU ranks, compiled CPU
+    runs, and CPU runs recorded before 2026-12-08)."""
     parts = [c for c in PROXY_PARTS if c in rows]
-    return rows[parts].sum(axis=1, min_count=1), "parameters+gradients+optimizer+saved (CPU proxy)"
+    sources = [(rows[c], label) for c, label in PEAKS.items() if c in rows]
+    sources.append((rows[parts].sum(axis=1, min_count=1), PROXY))
+    figure, used = pd.Series(float("nan"), index=rows.index), []
+    for values, label in sources:
+        fill = figure.isna() & values.notna()
+        if fill.any():
+            figure[fill], used = values[fill], [*used, label]
+    return figure, ", else ".join(used) or PROXY

@@ -26,7 +26,7 @@ from mobius_core.measure.stats import ratio_of_medians
 from mobius_core.report.claims import MEMORY_CLAIM, TIME_CLAIM, Saving
 from mobius_core.report.markdown import missing, table
 from mobius_core.report.record import OK, Record
-from mobius_core.report.tables import memory_figure
+from mobius_core.report.tables import ALLOCATOR_PEAK, memory_figure
 
 CANDIDATE = "mobius"
 PEER = "diffusers-serial"  # diffusers' own serial (interop.peer), the other reference
@@ -95,7 +95,7 @@ class _Figures:
 
     def __init__(self, records: Sequence[Record], label: str) -> None:
         self.records = {r.key: r for r in records}
-        self.passes = {r.key: _passes(r) for r in records} if label == "allocator peak" else {}
+        self.passes = {r.key: _passes(r) for r in records} if label == ALLOCATOR_PEAK else {}
 
     def versus(
         self, case: str, serial: str, by_variant: pd.DataFrame, baseline: str | None
@@ -156,7 +156,7 @@ def tolerance_text(claims: pd.DataFrame) -> str:
     if claims["memory_low"].isna().all():
         return (
             "The memory verdict's tolerance is zero: this run has no repeated memory pass"
-            " (or memory is the CPU proxy, which has no sampling noise)."
+            " (or memory is counted on the CPU, which has no sampling noise)."
         )
     width = ((claims["memory_high"] - claims["memory_low"]) / 2).max()
     return (

@@ -26,6 +26,7 @@ from torch import nn
 
 from mobius_core.errors import BadInput
 from mobius_core.measure.flops import FlopTracker
+from mobius_core.measure.live_bytes import LiveBytes
 from mobius_core.measure.memory import optimizer_state
 from mobius_core.measure.results import ParamCounts
 from mobius_core.measure.saved import SavedTracker
@@ -36,7 +37,6 @@ from mobius_core.report.design_space import REJOINING, Sweep
 from mobius_core.report.record import Case, DryRecord, DryRun, StateBytes, VariantInfo
 from mobius_core.run.attention import FUSED, attention_model
 from mobius_core.run.autocast_model import emulated_autocast
-from mobius_core.run.live_bytes import LiveBytes
 from mobius_core.training.devices import DTYPES, frozen_dtype
 from mobius_core.training.step import Batch, compute_loss, make_optimizer
 

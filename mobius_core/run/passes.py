@@ -53,7 +53,10 @@ def memory_pass(
     handle, reason = nvml.open_device() if case.device == "cuda" else (None, NO_NVML)
     saved = SavedTracker(model)
     tensors = list(vars(batch).values())
-    tracker = MemoryTracker(case.device, model, optimizer, tensors, handle, saved, reason)
+    eager = case.mode == "eager"  # a dispatch mode would change what compile and wrappers run
+    tracker = MemoryTracker(
+        case.device, model, optimizer, tensors, handle, saved, reason, count_live=eager
+    )
     marks = phase_marks([tracker])
 
     @contextmanager

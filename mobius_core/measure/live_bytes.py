@@ -1,4 +1,6 @@
-"""The caching allocator's peak, simulated on the meta device for the dry run.
+"""Bytes of live tensors and their peak over a step, counted op by op: the caching
+allocator's peak simulated on the meta device (the dry run), and measured on the CPU, whose
+allocator keeps no peak (the memory pass of an eager CPU run).
 
 `LiveBytes` is a dispatch mode that sees every tensor an op makes, forward, backward (with
 checkpoint's recomputation) and the optimizer's update alike. It counts each new storage's
