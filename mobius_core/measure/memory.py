@@ -37,8 +37,8 @@ LEAK_TOLERANCE = 2**20  # bytes: allocated memory must return within 1 MiB of it
 NO_PEAK = "the CPU allocator keeps no peak statistics"
 NOT_COUNTED = {
     "cuda": "on CUDA the allocator's peak is measured",
-    "cpu": "counted in eager runs only (a dispatch mode would change what torch.compile and"
-    " the distributed wrappers run)",
+    "cpu": "counted in eager runs only: under a dispatch mode a compiled step runs op by op,"
+    " not its fused kernels, and ranks keep a figure of their own",
 }
 LEAK_METHOD = {
     "cuda": "torch.cuda.memory_allocated before the step and after it and a gc.collect()",

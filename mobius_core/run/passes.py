@@ -53,7 +53,7 @@ def memory_pass(
     handle, reason = nvml.open_device() if case.device == "cuda" else (None, NO_NVML)
     saved = SavedTracker(model)
     tensors = list(vars(batch).values())
-    eager = case.mode == "eager"  # a dispatch mode would change what compile and wrappers run
+    eager = case.mode == "eager"  # a compiled step would run op by op under the count
     tracker = MemoryTracker(
         case.device, model, optimizer, tensors, handle, saved, reason, count_live=eager
     )
