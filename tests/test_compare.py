@@ -147,13 +147,51 @@ def test_the_baseline_is_the_run_cut_to_its_exact_figures(
     assert main(["compare", str(out), str(RUN)]) == 0
     assert main(["report", str(out), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
-    assert f"{out}: a CI baseline: it holds no time or memory; give the run it was cut" in err
+    assert (
+        f"{out}: a CI baseline: it holds no time and no allocator peaks; give the run it was" in err
+    )
 
     def one_more_byte(data: dict) -> None:
         data["benchmarks"][0]["extra_info"]["saved"]["bytes"] += 1
 
     moved = _doctored(tmp_path, one_more_byte, "moved.json", source=out)
     assert main(["compare", str(out), str(moved)]) == 1
+
+
+def _counted(mib: float) -> Callable[[dict], None]:
+    """Every record with a counted CPU peak: `mib`, and 1 MiB more per record after it."""
+
+    def change(data: dict) -> None:
+        for i, bench in enumerate(data["benchmarks"]):
+            bench["extra_info"]["memory"]["peak_live"] = round((mib + i) * 2**20)
+
+    return change
+
+
+def test_a_counted_peak_is_in_the_baseline_and_compared_on_any_machine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It depends on no load: kept in the baseline, held to the memory tolerance (2%) even
+    from another machine, and its disappearance regresses."""
+    counted = _doctored(tmp_path, _counted(100), "counted.json")
+    base = tmp_path / "baseline.json"
+    assert main(["baseline", str(counted), "--out", str(base)]) == 0
+    assert json.loads(base.read_text())["benchmarks"][0]["extra_info"]["memory"] == {
+        "peak_live": 100 * 2**20
+    }
+
+    def elsewhere(data: dict) -> None:
+        data["machine_info"]["cpu"]["brand_raw"] = "AMD EPYC 9654"
+        memory = [b["extra_info"]["memory"] for b in data["benchmarks"]]
+        memory[0]["peak_live"] = round(100 * 1.03 * 2**20)  # serial, tiny-b1: 3% more
+        memory[1]["peak_live"] = round(101 * 1.01 * 2**20)  # serial-ckpt: 1% more
+        del memory[2]["peak_live"]  # mobius: not counted
+
+    new = _doctored(tmp_path, elsewhere, "new.json", source=counted)
+    assert main(["compare", str(base), str(new)]) == 1
+    rows = [line for line in capsys.readouterr().out.splitlines() if "| peak_live |" in line]
+    verdicts = [row.split("|")[-2].strip() for row in rows[:3]]
+    assert verdicts == ["REGRESSION: grew", "ok", "REGRESSION: absent (no reason given)"], rows
 
 
 def test_a_dry_run_is_compared_by_its_exact_figures(

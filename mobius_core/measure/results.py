@@ -24,7 +24,11 @@ from mobius_core.measure.schema import (  # noqa: F401 (readers import them from
     check,
 )
 
-EXACT, MEMORY, TIME = "exact", "memory", "time"
+# how `compare` judges a figure: exact (any change), counted (beyond the memory tolerance, on
+# any machine: counted op by op, it depends on no load), memory (the same, on one machine),
+# time (by the interval of its ratio, on one machine); exact and counted go into baselines
+EXACT, COUNTED, MEMORY, TIME = "exact", "counted", "memory", "time"
+DETERMINISTIC = (EXACT, COUNTED)
 
 
 def figure(unit: str, column: str | None = None, compare: str | None = None) -> Any:
@@ -99,7 +103,7 @@ class MemoryResult(Result):
     peak_allocated: int | None = figure("bytes", "peak_allocated", MEMORY)
     peak_allocated_samples: list[int] | None = None  # one per memory pass
     # CPU (eager): the most bytes of live tensors at once, counted op by op (`LiveBytes`)
-    peak_live: int | None = figure("bytes", "peak_live", MEMORY)
+    peak_live: int | None = figure("bytes", "peak_live", COUNTED)
     peak_reserved: int | None = figure("bytes", "peak_reserved", MEMORY)
     nvml_before: int | None = figure("bytes", "nvml_before")
     nvml_peak: int | None = figure("bytes", "nvml_peak")

@@ -1,8 +1,10 @@
-"""A run cut down to its `exact` figures: what CI's regression gate holds runs to.
+"""A run cut down to its deterministic figures (`exact` and `counted`): what CI's regression
+gate holds runs to.
 
-Which figures stay comes from the result fields' `compare` metadata, so a new exact figure
-is kept without a change here. The cut is still a loadable run (pytest-benchmark shaped,
-schema `mobius-bench/2`), marked as a baseline so that `report` refuses it.
+Which figures stay comes from the result fields' `compare` metadata, so a new exact or
+counted figure is kept without a change here. The cut is still a loadable run
+(pytest-benchmark shaped, schema `mobius-bench/2`), marked as a baseline so that `report`
+refuses it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import MISSING, Field, fields, replace
 from typing import Any, TypeVar
 
 from mobius_core.errors import BadInput
-from mobius_core.measure.results import EXACT, Result
+from mobius_core.measure.results import DETERMINISTIC, Result
 from mobius_core.report.record import OK, Record
 from mobius_core.report.runs import BASELINE_KEY, BENCHMARK, FAILED_KEY, Run
 
@@ -24,9 +26,9 @@ def _default(f: Field[Any]) -> Any:
 
 
 def _cut(result: R, top: bool = False) -> R | None:
-    """`result` with its exact figures alone (and, at the top, the record's own fields:
-    case, variant, status, config); a part left with no figure is None."""
-    exact = {f.name for f in fields(result) if f.metadata.get("compare") == EXACT}
+    """`result` with its exact and counted figures alone (and, at the top, the record's own
+    fields: case, variant, status, config); a part left with no figure is None."""
+    exact = {f.name for f in fields(result) if f.metadata.get("compare") in DETERMINISTIC}
     changes: dict[str, Any] = {}
     for f in fields(result):
         value = getattr(result, f.name)
@@ -45,9 +47,10 @@ def _cut(result: R, top: bool = False) -> R | None:
 
 
 def deterministic_baseline(run: Run) -> str:
-    """The baseline's JSON: the run's records cut to their exact figures, and its machine.
+    """The baseline's JSON: the run's records cut to their exact and counted figures, and its
+    machine.
 
-    Time, memory and energy depend on the machine and its load; these do not.
+    Time, the allocator's memory and energy depend on the machine and its load; these do not.
     """
     if run.kind != BENCHMARK:
         raise BadInput(f"{run.path}: a {run.kind}; a dry run is its own baseline")
@@ -60,6 +63,9 @@ def deterministic_baseline(run: Run) -> str:
             if r is not None and r.status == OK
         ],
         FAILED_KEY: [r.to_dict() for r in records if r is not None and r.status != OK],
-        BASELINE_KEY: {"source": run.baseline_of or str(run.path), "figures": EXACT},
+        BASELINE_KEY: {
+            "source": run.baseline_of or str(run.path),
+            "figures": "+".join(DETERMINISTIC),
+        },
     }
     return json.dumps(data, indent=1) + "\n"

@@ -2,10 +2,11 @@
 
 Which figures are compared, and how, comes from each result field's `compare` metadata:
 `exact` figures (FLOPs, saved-activation bytes, parameter counts) regress on any change or
-disappearance; `memory` beyond its tolerance; `time` only when the slowdown's whole 95%
-interval (the noise of both runs) lies beyond its tolerance. Time and memory are compared
-only between runs of one machine. A case and variant that was `ok` in the base and is
-missing or not `ok` in the new run regresses.
+disappearance; `counted` ones (the CPU's peak of live tensors) on a disappearance or beyond
+the memory tolerance; `memory` beyond its tolerance; `time` only when the slowdown's whole
+95% interval (the noise of both runs) lies beyond its tolerance. Time and memory (the
+allocator's) are compared only between runs of one machine. A case and variant that was
+`ok` in the base and is missing or not `ok` in the new run regresses.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from mobius_core.errors import BadInput
-from mobius_core.measure.results import EXACT, MEMORY, TIME, Result
+from mobius_core.measure.results import COUNTED, DETERMINISTIC, EXACT, MEMORY, TIME, Result
 from mobius_core.measure.stats import ratio_of_medians
 from mobius_core.report.markdown import formatted, table
 from mobius_core.report.merge import merge
@@ -139,7 +140,7 @@ def _judge(result: Comparison, key: Key, a: Result, b: Result, rules: _Rules) ->
         if x.value is None:
             continue
         if y.value is None:
-            if x.how == EXACT:
+            if x.how in DETERMINISTIC:
                 reason = y.owner.absent.get(y.name, "no reason given")
                 result.add(key, column, x.unit, x.value, None, f"REGRESSION: absent ({reason})")
         elif x.how == EXACT:
@@ -147,9 +148,9 @@ def _judge(result: Comparison, key: Key, a: Result, b: Result, rules: _Rules) ->
             result.add(
                 key, column, x.unit, x.value, y.value, "same" if same else "REGRESSION: changed"
             )
-        elif not rules.same_machine:
+        elif x.how in (MEMORY, TIME) and not rules.same_machine:
             unmatched = True
-        elif x.how == MEMORY:
+        elif x.how in (MEMORY, COUNTED):
             grew = y.value > x.value * (1 + rules.memory_tolerance)
             shrank = y.value < x.value * (1 - rules.memory_tolerance)
             verdict = "REGRESSION: grew" if grew else "shrank" if shrank else "ok"

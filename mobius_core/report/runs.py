@@ -150,8 +150,8 @@ def load_all(paths: list[Path]) -> tuple[list[Run], list[Run]]:
     for run in runs:
         if run.baseline_of is not None:
             raise BadInput(
-                f"{run.path}: a CI baseline: it holds no time or memory; give the run it was"
-                f" cut from ({run.baseline_of})"
+                f"{run.path}: a CI baseline: it holds no time and no allocator peaks; give the"
+                f" run it was cut from ({run.baseline_of})"
             )
     measured = [r for r in runs if r.kind == BENCHMARK]
     predicted = [r for r in runs if r.kind == DRY_RUN]
