@@ -229,9 +229,8 @@ class MemoryTracker(Tracker[MemoryResult]):
             result.absent["breakdown_saved"] = "no saved-tensor tracker was given"
         else:
             parts["saved"] = saved
-        peak = result.peak_allocated if result.peak_allocated is not None else result.peak_live
-        if peak is not None:
-            parts["rest"] = peak - sum(parts.values())
+        if result.peak is not None:
+            parts["rest"] = result.peak - sum(parts.values())
         result.breakdown = parts
         return result
 
@@ -242,12 +241,7 @@ def combine(results: list[MemoryResult]) -> MemoryResult:
     `peak_allocated_samples`, a leak in any pass kept."""
     if not results:
         raise ValueError("memory: no passes to combine")
-
-    def peak(r: MemoryResult) -> int:
-        found = r.peak_allocated if r.peak_allocated is not None else r.peak_live
-        return -1 if found is None else found
-
-    top = max(results, key=peak)
+    top = max(results, key=lambda r: -1 if r.peak is None else r.peak)
     samples = [s for r in results for s in (r.peak_allocated_samples or [])]
     leaks = [r.leak for r in results if r.leak is not None and r.leak.status != "ok"]
     merged = MemoryResult(**{**vars(top), "absent": dict(top.absent)})

@@ -115,6 +115,11 @@ class MemoryResult(Result):
     leak: LeakResult | None = None
     isolation: str | None = None  # how the pass was kept apart from other variants
 
+    @property
+    def peak(self) -> int | None:
+        """The step's peak: the allocator's (CUDA), else the live tensors' counted (CPU)."""
+        return self.peak_allocated if self.peak_allocated is not None else self.peak_live
+
 
 @dataclass
 class SavedResult(Result):
