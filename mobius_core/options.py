@@ -78,7 +78,8 @@ def add_device(parser: argparse.ArgumentParser, dtype: bool = True) -> None:
 
 def add_variants(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--variants", help="comma-separated variants to run (default: every registered one)"
+        "--variants",
+        help="comma-separated variants to run (default: every registered one that builds here)",
     )
 
 

@@ -15,7 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--time-tolerance", default="10%", help="slowdown allowed beyond noise (10%% or 0.1)"
     )
     parser.add_argument(
-        "--memory-tolerance", default="2%", help="growth of allocator peaks allowed"
+        "--memory-tolerance",
+        default="2%",
+        help="growth of peak memory allowed (allocator peaks, counted CPU peaks)",
     )
     parser.add_argument(
         "--summary",

@@ -119,7 +119,7 @@ def compare(base: Run, new: Run, time_tolerance: float, memory_tolerance: float)
             unmatched |= _judge(result, key, a, b, rules)
     if unmatched:
         result.notes.append(
-            f"time and memory not compared: base measured on {base.describe_machine()},"
+            f"time and allocator memory not compared: base measured on {base.describe_machine()},"
             f" new on {new.describe_machine()} (GPU, CPU model, cores)"
         )
     result.notes += [f"only in new: {k[0]} {k[1]}" for k in fresh if k not in old]
